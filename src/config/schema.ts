@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file's shape, with every default in one place. Objects are strict: an unknown key
+ * is an error, because a misspelt safety setting silently falling back to its default is exactly the
+ * kind of surprise this tool exists to prevent.
+ */
+export const ENVIRONMENTS = ['production', 'staging', 'development'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+const commandTemplate = z.array(z.string().min(1)).min(1);
+
+const migratorSchema = z.strictObject({
+  tool: z.enum(['alembic', 'node-pg-migrate', 'command']).default('alembic'),
+  /** Where the tool runs; relative to the config file. */
+  cwd: z.string().default('.'),
+  /** Environment variable through which the tool receives the target database URL. */
+  urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default('DATABASE_URL'),
+  /** The program (and leading arguments) to run: `["alembic"]`, `["python", "-m", "alembic"]`, `["npx", "node-pg-migrate"]`. */
+  executable: commandTemplate.optional(),
+  /** node-pg-migrate: the migrations directory, relative to `cwd`. */
+  migrationsDir: z.string().default('migrations'),
+  /** node-pg-migrate: its bookkeeping table. */
+  migrationsTable: z.string().default('pgmigrations'),
+  /** command adapter: argv templates; `{target}` is replaced by the resolved revision. */
+  commands: z
+    .strictObject({
+      upgrade: commandTemplate,
+      downgrade: commandTemplate,
+      current: commandTemplate,
+      /** Prints the known revisions oldest first, one per line: `<id> <description>`. */
+      list: commandTemplate.optional(),
+    })
+    .optional(),
+});
+
+const backupSchema = z.strictObject({
+  format: z.enum(['custom', 'directory']).default('custom'),
+  /** pg_dump -Z; 1 is several times faster than the default 6 for nearly the same size on text-heavy data. */
+  compressionLevel: z.number().int().min(0).max(9).default(1),
+  /** Parallel dump jobs for the directory format, and parallel restore jobs for both. */
+  jobs: z.number().int().min(1).max(64).default(2),
+  /** pg_dump --lock-wait-timeout: a backup never queues forever behind an exclusive lock. */
+  lockWaitTimeoutMs: z.number().int().min(1).default(30_000),
+  retentionDays: z.number().min(0).default(30),
+  keepLast: z.number().int().min(1).default(3),
+  /** Free space required in the backup directory, as a multiple of pg_database_size. */
+  sizeFactor: z.number().positive().default(1.0),
+});
+
+const restoreSchema = z.strictObject({
+  /** --no-owner --no-acl: a restore as a non-superuser cannot recreate roles or grants it does not have. */
+  noOwner: z.boolean().default(true),
+});
+
+const pipelineSchema = z.strictObject({
+  timeoutSeconds: z.number().positive().default(300),
+  lockTimeoutMs: z.number().int().min(1).default(5000),
+  /** Transactions open longer than this on the target are reported in preflight: they would block DDL. */
+  longTransactionSeconds: z.number().min(0).default(60),
+  /** How long to wait for the run lock before giving up with exit 4. */
+  lockWaitSeconds: z.number().min(0).default(0),
+});
+
+const rehearsalSchema = z.strictObject({
+  /** A server for the scratch copy; default: a new database on the target's own server. */
+  scratchUrl: z.string().optional(),
+});
+
+const validationSchema = z.strictObject({
+  criticalTables: z.array(z.string()).default([]),
+  smokeQueries: z.array(z.string()).default([]),
+  allowNotValidConstraints: z.boolean().default(false),
+  allowInvalidIndexes: z.boolean().default(false),
+});
+
+const rollbackSchema = z.strictObject({
+  /** Restore from the backup when the downgrade fails: auto, confirm (production default), never. */
+  restore: z.enum(['auto', 'confirm', 'never']).optional(),
+});
+
+const toolsSchema = z.strictObject({
+  /** Directory holding pg_dump and pg_restore; default: the first on PATH. */
+  pgBinDir: z.string().optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  databaseUrl: z.string().optional(),
+  env: z.enum(ENVIRONMENTS).optional(),
+  backupDir: z.string().optional(),
+  logDir: z.string().optional(),
+  reportDir: z.string().optional(),
+  migrator: migratorSchema.default(migratorSchema.parse({})),
+  backup: backupSchema.default(backupSchema.parse({})),
+  restore: restoreSchema.default(restoreSchema.parse({})),
+  pipeline: pipelineSchema.default(pipelineSchema.parse({})),
+  rehearsal: rehearsalSchema.default(rehearsalSchema.parse({})),
+  validation: validationSchema.default(validationSchema.parse({})),
+  rollback: rollbackSchema.default(rollbackSchema.parse({})),
+  tools: toolsSchema.default(toolsSchema.parse({})),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type MigratorConfig = z.infer<typeof migratorSchema>;
+export type BackupConfig = z.infer<typeof backupSchema>;
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type ValidationConfig = z.infer<typeof validationSchema>;

@@ -1,0 +1,32 @@
+import type { DbTarget } from '../db/target.js';
+import type { ToolSession } from '../migrators/types.js';
+import { runProgram, type ProgramRun } from './process.js';
+import { toolEnvironment } from './toolEnv.js';
+
+export interface CommandInvocation {
+  readonly cwd: string;
+  readonly urlEnv: string;
+}
+
+/**
+ * Runs a user-supplied argv template. `{target}` is substituted inside single arguments; there is no
+ * shell, so a revision name can never inject a command. Users who need a shell write ["sh", "-c", "..."].
+ */
+export function runTemplate(
+  invocation: CommandInvocation,
+  template: readonly string[],
+  values: Readonly<Record<string, string>>,
+  db: DbTarget | undefined,
+  session: ToolSession | undefined,
+): Promise<ProgramRun> {
+  const [program, ...args] = template.map((part) => part.replace(/\{(\w+)\}/g, (whole, name: string) => values[name] ?? whole));
+  return runProgram({
+    program: program ?? '',
+    args,
+    cwd: invocation.cwd,
+    env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
+    ...(session?.timeoutMs !== undefined ? { timeoutMs: session.timeoutMs } : {}),
+    ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
+    ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
+  });
+}

@@ -1,0 +1,60 @@
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { redact } from '../util/redact.js';
+import { renderConsoleLine } from './console.js';
+
+export type { Logger } from 'pino';
+export type ConsoleLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface RunLogOptions {
+  readonly logDir: string;
+  readonly runId: string;
+  readonly command: string;
+  /** The least severe level shown on the terminal; the file always gets everything from debug up. */
+  readonly consoleLevel: ConsoleLevel;
+  readonly startedAt?: Date;
+}
+
+export interface RunLog {
+  readonly logger: Logger;
+  /** The JSON-lines log file of this run. */
+  readonly file: string;
+}
+
+/** `2026-11-22T02-19-22Z`: sortable and safe in a file name. */
+export function fileTimestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
+}
+
+/**
+ * One pino logger, two renderings of the same events: a JSON-lines file under logs/ and a concise
+ * human view on stderr. Every serialized line passes through `redact` before it is written, so no
+ * call site can leak a password by forgetting to.
+ */
+export function createRunLog(options: RunLogOptions): RunLog {
+  mkdirSync(options.logDir, { recursive: true });
+  const file = path.join(options.logDir, `${fileTimestamp(options.startedAt ?? new Date())}-${options.runId}.jsonl`);
+  // Synchronous writes: the error boundary exits the process right after the last line.
+  const fileStream = pino.destination({ fd: openSync(file, 'a', 0o600), sync: true });
+  const streams: pino.StreamEntry[] = [{ level: 'debug', stream: fileStream }];
+  if (options.consoleLevel !== 'silent') {
+    const stream = { write: (line: string) => void process.stderr.write(renderConsoleLine(line)) };
+    streams.push({ level: options.consoleLevel, stream });
+  }
+  const logger = pino(
+    {
+      level: 'debug',
+      base: { runId: options.runId, command: options.command },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: { streamWrite: (line) => redact(line) },
+    },
+    pino.multistream(streams),
+  );
+  return { logger, file };
+}
+
+/** A logger that writes nowhere, for library callers and tests that do not care. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
