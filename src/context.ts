@@ -12,6 +12,8 @@ export interface RunContext {
   readonly startedAt: Date;
   readonly settings: Settings;
   readonly logger: Logger;
+  /** Writes to the run's log file only. */
+  readonly fileLogger: Logger;
   readonly logFile: string;
   /** application_name of every session this run opens, in-process or in a child. */
   readonly applicationName: string;
@@ -40,7 +42,7 @@ export function createRunContext(options: ContextOptions): RunContext {
   const settings = loadSettings({ flags: options.flags, ...(options.overrides ? { overrides: options.overrides } : {}) });
   const runId = newRunId();
   const startedAt = new Date();
-  const { logger, file } = createRunLog({ logDir: settings.logDir, runId, command: options.command, consoleLevel: options.consoleLevel, startedAt });
+  const { logger, fileLogger, file } = createRunLog({ logDir: settings.logDir, runId, command: options.command, consoleLevel: options.consoleLevel, startedAt });
   const applicationName = `${APPLICATION_NAME_PREFIX}${runId}`;
   let migrator: Migrator | undefined;
   logger.debug({ env: settings.env, configFile: settings.configFile, tool: settings.migrator.tool }, 'settings loaded');
@@ -50,6 +52,7 @@ export function createRunContext(options: ContextOptions): RunContext {
     startedAt,
     settings,
     logger,
+    fileLogger,
     logFile: file,
     applicationName,
     target() {

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { ENVIRONMENTS, type Environment } from '../config/schema.js';
 import type { SettingOverrides } from '../config/settings.js';
 import { createRunContext, type RunContext } from '../context.js';
-import { errorMessage, type ExitCode } from '../errors.js';
+import { OrchestrateError, errorMessage, type ExitCode } from '../errors.js';
 import type { ConsoleLevel } from '../log/logger.js';
 import { redact, redactDeep } from '../util/redact.js';
 
@@ -61,7 +61,8 @@ export async function runCommand(run: CommandRun, work: (context: RunContext) =>
   try {
     outcome = await work(context);
   } catch (error) {
-    context.logger.error({ error: errorMessage(error) }, `${run.name} failed`);
+    // The error boundary prints the one line the user sees; the log file gets it too.
+    context.fileLogger.error({ error: errorMessage(error), exitCode: error instanceof OrchestrateError ? error.exitCode : 1 }, `${run.name} failed`);
     throw error;
   }
   context.logger.debug({ exitCode: outcome.exitCode }, `${run.name} finished`);

@@ -18,6 +18,8 @@ export interface RunLogOptions {
 
 export interface RunLog {
   readonly logger: Logger;
+  /** The same log file without the terminal: for events the error boundary already tells the user. */
+  readonly fileLogger: Logger;
   /** The JSON-lines log file of this run. */
   readonly file: string;
 }
@@ -42,16 +44,13 @@ export function createRunLog(options: RunLogOptions): RunLog {
     const stream = { write: (line: string) => void process.stderr.write(renderConsoleLine(line)) };
     streams.push({ level: options.consoleLevel, stream });
   }
-  const logger = pino(
-    {
-      level: 'debug',
-      base: { runId: options.runId, command: options.command },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      hooks: { streamWrite: (line) => redact(line) },
-    },
-    pino.multistream(streams),
-  );
-  return { logger, file };
+  const pinoOptions: pino.LoggerOptions = {
+    level: 'debug',
+    base: { runId: options.runId, command: options.command },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    hooks: { streamWrite: (line) => redact(line) },
+  };
+  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file };
 }
 
 /** A logger that writes nowhere, for library callers and tests that do not care. */
