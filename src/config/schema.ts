@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 /**
@@ -84,6 +85,68 @@ const toolsSchema = z.strictObject({
   pgBinDir: z.string().optional(),
 });
 
+/** A node-cron expression: five fields, or six with seconds first. */
+const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression (5 fields, or 6 with seconds first)');
+
+/** One scheduled job of `orchestrate daemon`. */
+function daemonJob(schedule: string, enabled: boolean) {
+  return z.strictObject({
+    enabled: z.boolean().default(enabled),
+    schedule: cronExpression.default(schedule),
+    /** Also run once as soon as the daemon starts. */
+    runOnStart: z.boolean().default(false),
+  });
+}
+
+const retentionJob = daemonJob('0 3 * * *', true);
+const backupJob = daemonJob('0 2 * * *', false).extend({
+  /** Read the new archive whole after taking it, so /metrics can report the age of the newest verified backup. */
+  verify: z.boolean().default(true),
+});
+const pendingCheckJob = daemonJob('*/15 * * * *', true);
+const housekeepingJob = daemonJob('30 3 * * *', true).extend({
+  /** Logs and reports older than this are bundled into a .tar.gz and removed. */
+  olderThanDays: z.number().positive().default(30),
+});
+
+const daemonJobsSchema = z.strictObject({
+  retention: retentionJob.default(retentionJob.parse({})),
+  backup: backupJob.default(backupJob.parse({})),
+  pendingCheck: pendingCheckJob.default(pendingCheckJob.parse({})),
+  housekeeping: housekeepingJob.default(housekeepingJob.parse({})),
+});
+
+const daemonSchema = z.strictObject({
+  /** Loopback by default: /metrics and /runs describe production and are not for the whole network. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (printed at start). */
+  port: z.number().int().min(0).max(65535).default(9477),
+  /** Environment variable holding the bearer token the endpoints require; unset or empty: no token. */
+  tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default('ORCHESTRATE_DAEMON_TOKEN'),
+  /** On SIGTERM, how long a running job may take to finish before it is cancelled. */
+  graceSeconds: z.number().min(0).default(60),
+  /** /healthz gives the database this long to answer SELECT 1. */
+  healthTimeoutMs: z.number().int().min(100).default(5000),
+  /** IANA time zone of the schedules; default: the machine's. */
+  timezone: z.string().optional(),
+  jobs: daemonJobsSchema.default(daemonJobsSchema.parse({})),
+});
+
+const notificationsSchema = z.strictObject({
+  /** Each gets a JSON POST when a run fails, is rolled back or needs a human. */
+  webhooks: z.array(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })).default([]),
+  /** Also POST when a run succeeds. */
+  onSuccess: z.boolean().default(false),
+  /** Per attempt. */
+  timeoutMs: z.number().int().min(100).default(5000),
+  /** Further attempts after the first fails (network error, timeout, 408, 429 or 5xx). */
+  retries: z.number().int().min(0).max(10).default(2),
+  /** Wait before the first retry; doubled for each later one. */
+  backoffMs: z.number().int().min(0).default(1000),
+  /** Hard ceiling on the time a run spends notifying, whatever the retries. */
+  budgetMs: z.number().int().min(100).default(15_000),
+});
+
 export const configFileSchema = z.strictObject({
   databaseUrl: z.string().optional(),
   env: z.enum(ENVIRONMENTS).optional(),
@@ -98,6 +161,8 @@ export const configFileSchema = z.strictObject({
   validation: validationSchema.default(validationSchema.parse({})),
   rollback: rollbackSchema.default(rollbackSchema.parse({})),
   tools: toolsSchema.default(toolsSchema.parse({})),
+  daemon: daemonSchema.default(daemonSchema.parse({})),
+  notifications: notificationsSchema.default(notificationsSchema.parse({})),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
@@ -105,3 +170,5 @@ export type MigratorConfig = z.infer<typeof migratorSchema>;
 export type BackupConfig = z.infer<typeof backupSchema>;
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type ValidationConfig = z.infer<typeof validationSchema>;
+export type DaemonConfig = z.infer<typeof daemonSchema>;
+export type NotificationsConfig = z.infer<typeof notificationsSchema>;
