@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { SQUAWK_RULES } from '../lint/severities.js';
 
 /**
  * The configuration file's shape, with every default in one place. Objects are strict: an unknown key
@@ -147,6 +148,30 @@ const notificationsSchema = z.strictObject({
   budgetMs: z.number().int().min(100).default(15_000),
 });
 
+const policySchema = z.strictObject({
+  /** Seed 004's checklist: "doesn't lock tables for > 1 second". Longer ACCESS EXCLUSIVE locks in the rehearsal block production. */
+  lockBudgetMs: z.number().int().min(0).default(1000),
+  /** A rehearsal that rewrites a table with more rows than this blocks production. */
+  rewriteRowLimit: z.number().int().min(0).default(100_000),
+  /** squawk rule -> block | warn | info | off, over the built-in table of docs/safety.md. */
+  severities: z.partialRecord(z.enum(SQUAWK_RULES), z.enum(['block', 'warn', 'info', 'off'])).default({}),
+});
+
+const safetySchema = z.strictObject({
+  /** Source directories (relative to the config file) searched for names a migration drops or renames. */
+  sourceDirs: z.array(z.string().min(1)).default([]),
+  /** Severity of a dropped or renamed name still mentioned in the sources. */
+  codeReferences: z.enum(['warn', 'block']).default('warn'),
+  /** File or directory names, or paths relative to the config file, the reference search skips (e.g. the migrations). */
+  ignore: z.array(z.string().min(1)).default([]),
+  /** Larger files are skipped by the reference search (generated bundles, data files). */
+  maxFileBytes: z.number().int().positive().default(1_048_576),
+  /** Tables whose estimated row count is at most this are counted exactly for the destructive analysis. */
+  exactCountLimit: z.number().int().min(0).default(1_000_000),
+  /** command adapter: migration id -> the SQL file it runs (relative to migrator.cwd), for the static lint. */
+  sqlFiles: z.record(z.string().min(1), z.string().min(1)).default({}),
+});
+
 export const configFileSchema = z.strictObject({
   databaseUrl: z.string().optional(),
   env: z.enum(ENVIRONMENTS).optional(),
@@ -163,6 +188,8 @@ export const configFileSchema = z.strictObject({
   tools: toolsSchema.default(toolsSchema.parse({})),
   daemon: daemonSchema.default(daemonSchema.parse({})),
   notifications: notificationsSchema.default(notificationsSchema.parse({})),
+  policy: policySchema.default(policySchema.parse({})),
+  safety: safetySchema.default(safetySchema.parse({})),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
@@ -172,3 +199,5 @@ export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type ValidationConfig = z.infer<typeof validationSchema>;
 export type DaemonConfig = z.infer<typeof daemonSchema>;
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
+export type PolicyConfig = z.infer<typeof policySchema>;
+export type SafetyConfig = z.infer<typeof safetySchema>;
