@@ -1,0 +1,85 @@
+import { preflightBackup } from '../backup/index.js';
+import type { RunContext } from '../context.js';
+import { describeTarget } from '../db/target.js';
+import { errorMessage } from '../errors.js';
+import { migrationSteps } from './migrationRun.js';
+import { preflight } from './preflight.js';
+import { RunRecorder } from './recorder.js';
+import type { MigrationRunOptions, MigrationRunState, Plan } from './state.js';
+
+export interface DryRunPlan {
+  readonly database: string;
+  readonly env: string;
+  readonly plan: Plan;
+  readonly steps: readonly { readonly name: string; readonly what: string }[];
+  readonly sql: string | null;
+  readonly backup: { readonly estimatedBytes: number; readonly freeBytes: number; readonly serverVersion: string; readonly pgDumpVersion: string } | { readonly refused: string } | null;
+  readonly warnings: readonly string[];
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * What a run would do, without doing any of it: no lock, no backup file, no scratch database, no
+ * journal or report, nothing written to the database. Reads the catalogs and asks the tool for SQL.
+ */
+export async function dryRun(context: RunContext, options: MigrationRunOptions): Promise<DryRunPlan> {
+  const target = context.target();
+  const steps = migrationSteps(options);
+  const recorder = new RunRecorder(context.settings.reportDir, context.logger, { runId: context.runId, command: options.command, applicationName: context.applicationName, startedAt: context.startedAt, steps: steps.map((step) => step.name) }, false);
+  const state: MigrationRunState = {
+    context,
+    options,
+    target,
+    migrator: context.migrator(),
+    recorder,
+    names: { tool: context.applicationName, rehearsal: `${context.applicationName}/rehearsal`, lock: `${context.applicationName}/lock`, inspect: `${context.applicationName}/inspect` },
+    interrupt: new AbortController(),
+    warnings: [],
+  };
+  await preflight(state);
+  const plan = state.plan;
+  if (!plan) throw new Error('preflight produced no plan');
+
+  let backup: DryRunPlan['backup'] = null;
+  if (!options.skipBackup && plan.migrations.length > 0) {
+    backup = await preflightBackup(context, target).catch((error: unknown) => ({ refused: errorMessage(error) }));
+  }
+  const sql =
+    options.direction === 'upgrade' && plan.to !== null && plan.migrations.length > 0
+      ? ((await state.migrator.renderSql(target, plan.from, plan.to, { applicationName: state.names.inspect })) ?? null)
+      : null;
+  const { pipeline } = context.settings;
+  const what: Record<string, string> = {
+    preflight: 'connectivity, versions, pending migrations, sessions that would block DDL',
+    lock: 'session advisory lock on a dedicated connection (pg_try_advisory_lock, polled); "before" snapshot',
+    backup: backup && 'estimatedBytes' in backup ? `pg_dump (${context.settings.backup.format}) of ~${mib(backup.estimatedBytes)} into ${context.settings.backupDir} (${mib(backup.freeBytes)} free), then verified` : 'pg_dump, then verified',
+    rehearsal: 'restore the backup into a scratch database, run the same migration there, validate, trace locks and rewrites; drop the scratch database',
+    migrate: `run the tool against production with lock_timeout=${pipeline.lockTimeoutMs} ms and a ${pipeline.timeoutSeconds} s limit`,
+    validate: 'revision, schema equal to the rehearsal, no NOT VALID constraint or invalid index, critical tables, smoke queries',
+  };
+  return {
+    database: describeTarget(target),
+    env: context.settings.env,
+    plan,
+    steps: steps.map((step) => ({ name: step.name, what: step.skipWhen?.(state) ? `skipped: ${step.skipWhen(state)}` : (what[step.name] ?? '') })),
+    sql,
+    backup,
+    warnings: state.warnings,
+  };
+}
+
+export function renderDryRun(plan: DryRunPlan): string {
+  const lines = [`DRY RUN: nothing will be changed. ${plan.database} (${plan.env})`, ''];
+  if (plan.plan.migrations.length === 0) return `${lines.join('\n')}up to date at ${plan.plan.from ?? 'base'}: nothing to do`;
+  lines.push(`${plan.plan.from ?? 'base'} -> ${plan.plan.to ?? 'base'}:`);
+  for (const migration of plan.plan.migrations) lines.push(`  ${migration.id}  ${migration.description}`);
+  lines.push('', 'Steps:');
+  plan.steps.forEach((step, index) => lines.push(`  ${index + 1}. ${step.name}: ${step.what}`));
+  if (plan.backup && 'refused' in plan.backup) lines.push('', `Backup would be refused: ${plan.backup.refused}`);
+  for (const warning of plan.warnings) lines.push(`WARNING: ${warning}`);
+  if (plan.sql) lines.push('', 'SQL:', plan.sql.trimEnd());
+  return lines.join('\n');
+}

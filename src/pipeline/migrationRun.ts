@@ -1,0 +1,150 @@
+import type { RunContext } from '../context.js';
+import { describeTarget } from '../db/target.js';
+import { ExitCode, errorMessage } from '../errors.js';
+import { whoRanIt, writeRunReport, type RunReport } from '../report/runReport.js';
+import { backUp, lockAndSnapshot, migrateProduction, releaseLock, validateProduction } from './production.js';
+import { preflight } from './preflight.js';
+import { RunRecorder } from './recorder.js';
+import { dropScratch, rehearse } from './rehearsal.js';
+import { rollBack } from './rollback.js';
+import { runSteps, type Step } from './runner.js';
+import type { RunStatus } from './journal.js';
+import type { MigrationRunOptions, MigrationRunState } from './state.js';
+import { withInterruptHandler } from './interrupt.js';
+
+export interface MigrationRunResult {
+  readonly exitCode: ExitCode;
+  readonly outcome: RunStatus;
+  readonly message: string;
+  readonly report: RunReport;
+  readonly reportFiles?: { readonly json: string; readonly markdown: string };
+}
+
+const OUTCOMES: Readonly<Record<number, RunStatus>> = {
+  [ExitCode.Success]: 'succeeded',
+  [ExitCode.Usage]: 'refused',
+  [ExitCode.Refused]: 'refused',
+  [ExitCode.Locked]: 'locked',
+  [ExitCode.RehearsalFailed]: 'rehearsal-failed',
+  [ExitCode.RolledBack]: 'rolled-back',
+  [ExitCode.NeedsHuman]: 'needs-human',
+};
+
+/** The pipeline as data: the steps of an upgrade or a downgrade, in order. */
+export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunState>[] {
+  return [
+    { name: 'preflight', run: preflight, failureCode: ExitCode.Refused },
+    { name: 'lock', run: lockAndSnapshot, failureCode: ExitCode.Refused, cleanup: releaseLock },
+    { name: 'backup', run: backUp, failureCode: ExitCode.Refused, skipWhen: () => (options.skipBackup ? 'skipped by --skip-backup' : undefined) },
+    {
+      name: 'rehearsal',
+      run: rehearse,
+      failureCode: ExitCode.RehearsalFailed,
+      cleanup: dropScratch,
+      skipWhen: () =>
+        options.skipRehearsal
+          ? options.command === 'rollback'
+            ? 'rollback runs without a rehearsal (use downgrade for a rehearsed one)'
+            : 'skipped by --skip-test'
+          : options.skipBackup
+            ? 'needs the pre-migration backup, skipped by --skip-backup'
+            : undefined,
+    },
+    { name: 'migrate', run: migrateProduction, failureCode: ExitCode.NeedsHuman, undo: (state) => rollBack(state) },
+    { name: 'validate', run: validateProduction, failureCode: ExitCode.NeedsHuman },
+  ];
+}
+
+function summarise(state: MigrationRunState, exitCode: ExitCode, failedStep: string | undefined, error: unknown, undoDetail: string | undefined, stoppedEarly: boolean): string {
+  const plan = state.plan;
+  if (exitCode === ExitCode.Success) {
+    if (stoppedEarly || !plan || plan.migrations.length === 0) return `up to date at ${plan?.from ?? 'base'}: nothing to do`;
+    return `${state.options.direction === 'upgrade' ? 'upgraded' : 'downgraded'} ${plan.from ?? 'base'} -> ${plan.to ?? 'base'} (${plan.migrations.length} migration${plan.migrations.length === 1 ? '' : 's'}), validated`;
+  }
+  const reason = `${failedStep ?? 'run'} failed: ${errorMessage(error)}`;
+  if (undoDetail) return `${reason}. ${undoDetail}`;
+  return exitCode === ExitCode.RehearsalFailed || exitCode === ExitCode.Refused || exitCode === ExitCode.Locked || exitCode === ExitCode.Usage
+    ? `${reason}. Production was not touched.`
+    : reason;
+}
+
+/** Runs an upgrade, downgrade or rollback pipeline end to end and writes its report. */
+export async function runMigration(context: RunContext, options: MigrationRunOptions): Promise<MigrationRunResult> {
+  const target = context.target();
+  const steps = migrationSteps(options);
+  const recorder = new RunRecorder(context.settings.reportDir, context.logger, {
+    runId: context.runId,
+    command: options.command,
+    applicationName: context.applicationName,
+    startedAt: context.startedAt,
+    steps: steps.map((step) => step.name),
+  });
+  const state: MigrationRunState = {
+    context,
+    options,
+    target,
+    migrator: context.migrator(),
+    recorder,
+    names: {
+      tool: context.applicationName,
+      rehearsal: `${context.applicationName}/rehearsal`,
+      lock: `${context.applicationName}/lock`,
+      inspect: `${context.applicationName}/inspect`,
+    },
+    interrupt: new AbortController(),
+    warnings: [],
+  };
+  recorder.detail('database', target.database);
+  if (options.reason) recorder.detail('reason', options.reason);
+
+  const outcome = await withInterruptHandler(state.interrupt, context.logger, () => runSteps(steps, state, recorder));
+  const status = OUTCOMES[outcome.exitCode] ?? 'failed';
+  const message = summarise(state, outcome.exitCode, outcome.failedStep, outcome.error, outcome.undo?.detail, outcome.stoppedEarly);
+  recorder.finish(status, outcome.exitCode);
+
+  const finishedAt = new Date();
+  const revisionAfter = outcome.exitCode === ExitCode.Success ? (state.plan?.to ?? state.plan?.from ?? null) : outcome.exitCode === ExitCode.RolledBack ? (state.before?.revision ?? null) : (state.plan?.from ?? null);
+  const who = whoRanIt();
+  const report: RunReport = {
+    runId: context.runId,
+    command: options.command,
+    outcome: status,
+    exitCode: outcome.exitCode,
+    message,
+    startedAt: context.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - context.startedAt.getTime(),
+    env: context.settings.env,
+    database: describeTarget(target),
+    tool: state.migrator.tool,
+    revisionBefore: state.before?.revision ?? state.plan?.from ?? null,
+    revisionAfter,
+    who,
+    steps: recorder.journal.steps,
+    warnings: state.warnings,
+    logFile: context.logFile,
+    details: recorder.journal.details,
+  };
+  const reportFiles = writeRunReport(context.settings.reportDir, report, {
+    runId: context.runId,
+    command: options.command,
+    outcome: status,
+    exitCode: outcome.exitCode,
+    startedAt: report.startedAt,
+    finishedAt: report.finishedAt,
+    durationMs: report.durationMs,
+    env: report.env,
+    database: report.database,
+    user: who.user,
+    host: who.host,
+    revisionBefore: report.revisionBefore,
+    revisionAfter,
+    target: state.plan?.to ?? null,
+    ...(state.backup ? { backupId: state.backup.id } : {}),
+    forced: options.force,
+    ...(options.reason ? { reason: options.reason } : {}),
+  });
+  const log = outcome.exitCode === ExitCode.Success ? context.logger.info.bind(context.logger) : context.logger.error.bind(context.logger);
+  log({ exitCode: outcome.exitCode, outcome: status, report: reportFiles.markdown }, message);
+  return { exitCode: outcome.exitCode, outcome: status, message, report, reportFiles };
+}

@@ -1,0 +1,74 @@
+import { preflightBackup } from '../backup/index.js';
+import { withClient } from '../db/client.js';
+import { longTransactions } from '../db/sessions.js';
+import { describeTarget } from '../db/target.js';
+import { RefusedError, UsageError } from '../errors.js';
+import { pendingDowngrades, pendingUpgrades, resolveTarget } from '../migrators/plan.js';
+import { canPrompt, confirm } from '../util/prompt.js';
+import type { StepResult } from './runner.js';
+import type { MigrationRunState, Plan } from './state.js';
+
+/** Resolves the target and the migrations to run from the database's current state. */
+export async function planRun(state: MigrationRunState): Promise<Plan> {
+  const { migrator, target, options } = state;
+  const [migrations, current] = await Promise.all([migrator.migrations(), migrator.state(target, { applicationName: state.names.inspect })]);
+  const to = resolveTarget(migrations, current.current, options.targetSpec);
+  if (options.direction === 'upgrade') {
+    const toIndex = migrations.findIndex((migration) => migration.id === to);
+    const fromIndex = migrations.findIndex((migration) => migration.id === current.current);
+    if (to === null || toIndex < fromIndex) throw new UsageError(`upgrade target ${to ?? 'base'} is behind the current revision ${current.current ?? 'base'}: use downgrade`);
+    return { from: current.current, to, migrations: pendingUpgrades(migrations, current, to) };
+  }
+  if (current.current === null) throw new UsageError('the database is at base: there is nothing to downgrade');
+  const toIndex = to === null ? -1 : migrations.findIndex((migration) => migration.id === to);
+  const fromIndex = migrations.findIndex((migration) => migration.id === current.current);
+  if (toIndex > fromIndex) throw new UsageError(`downgrade target ${to ?? 'base'} is ahead of the current revision ${current.current}: use upgrade`);
+  return { from: current.current, to, migrations: pendingDowngrades(migrations, current, to) };
+}
+
+function describePlan(state: MigrationRunState, plan: Plan): string {
+  const verb = state.options.direction === 'upgrade' ? 'apply' : 'revert';
+  return `${verb} ${plan.migrations.length} migration${plan.migrations.length === 1 ? '' : 's'} on ${describeTarget(state.target)} (${state.context.settings.env}): ${plan.from ?? 'base'} -> ${plan.to ?? 'base'}`;
+}
+
+/**
+ * Settings, connectivity, tool and server versions, the plan, the environment guard, sessions that
+ * would block DDL, and room for the backup. Nothing is changed.
+ */
+export async function preflight(state: MigrationRunState): Promise<StepResult> {
+  const { context, options, target } = state;
+  const { settings } = context;
+  state.serverVersionNum = await withClient(target, state.names.inspect, async (client) => {
+    const result = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+    const blockers = await longTransactions(client, settings.pipeline.longTransactionSeconds);
+    for (const session of blockers) {
+      state.warnings.push(
+        `session pid ${session.pid} (${session.applicationName || 'no application_name'}, ${session.state}) has had a transaction open for ${Math.round(session.xactAgeSeconds ?? 0)} s: it would block DDL`,
+      );
+    }
+    return Number(result.rows[0]?.v);
+  });
+  const plan = await planRun(state);
+  state.plan = plan;
+  state.recorder.detail('plan', { from: plan.from, to: plan.to, migrations: plan.migrations });
+  for (const warning of state.warnings) context.logger.warn(warning);
+  if (plan.migrations.length === 0) return { detail: `up to date at ${plan.from ?? 'base'}`, stop: true };
+
+  const production = settings.env === 'production';
+  const forcedSkips = [options.skipBackup ? '--skip-backup' : '', options.skipRehearsal && options.command !== 'rollback' ? '--skip-test' : ''].filter(Boolean);
+  if (production && forcedSkips.length > 0 && !options.force) {
+    throw new RefusedError(`${forcedSkips.join(' and ')} in production needs --force (it is recorded in the report)`);
+  }
+  if (forcedSkips.length > 0) state.recorder.detail('forced', { skips: forcedSkips, reason: options.reason ?? null });
+
+  if (!options.skipBackup && !options.dryRun) {
+    const room = await preflightBackup(context, target);
+    state.recorder.detail('backupPreflight', room);
+  }
+
+  if (production && !options.dryRun && !settings.yes) {
+    if (!canPrompt()) throw new RefusedError(`production run needs --yes or a terminal to confirm: ${describePlan(state, plan)}`);
+    if (!(await confirm(`About to ${describePlan(state, plan)}.`))) throw new RefusedError('not confirmed');
+  }
+  return { detail: describePlan(state, plan) };
+}

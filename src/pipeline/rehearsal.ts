@@ -1,0 +1,106 @@
+import { restoreIntoNewDatabase } from '../backup/index.js';
+import { withClient, quoteIdent } from '../db/client.js';
+import { relationFileNodes, rewrittenTables, startLockSampler } from '../db/locks.js';
+import { parseDatabaseUrl, withDatabase, type DbTarget } from '../db/target.js';
+import { ExitCode, ToolError } from '../errors.js';
+import { lastLines } from '../exec/process.js';
+import { validateDatabase } from '../validation/checks.js';
+import { tableRowEstimates } from '../validation/data.js';
+import { schemaFingerprint } from '../validation/fingerprint.js';
+import type { StepResult } from './runner.js';
+import { toolRunRecord, type MigrationRunState } from './state.js';
+import { runTool, stopToolBackends } from './toolStep.js';
+
+/** PostgreSQL truncates identifiers at 63 bytes; keep the run id, which makes the name unique. */
+export function scratchDatabaseName(database: string, runId: string, purpose: string): string {
+  const suffix = `_${purpose}_${runId}`;
+  return `${database.slice(0, 63 - suffix.length)}${suffix}`;
+}
+
+/** Where the scratch copy lives: the target's own server by default, or rehearsal.scratchUrl's. */
+function scratchTargets(state: MigrationRunState, purpose: string): { db: DbTarget; admin: DbTarget } {
+  const scratchUrl = state.context.settings.rehearsal.scratchUrl;
+  const admin = scratchUrl ? parseDatabaseUrl(scratchUrl) : state.target;
+  return { db: withDatabase(admin, scratchDatabaseName(state.target.database, state.context.runId, purpose)), admin };
+}
+
+export async function dropScratch(state: MigrationRunState): Promise<void> {
+  const scratch = state.scratch;
+  if (!scratch) return;
+  await withClient(scratch.admin, state.names.inspect, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch.db.database)} WITH (FORCE)`));
+  state.context.logger.info({ database: scratch.db.database }, 'scratch database dropped');
+  state.scratch = undefined;
+}
+
+class RehearsalError extends ToolError {
+  constructor(message: string, stderr = '') {
+    super(message, stderr, ExitCode.RehearsalFailed);
+  }
+}
+
+/**
+ * Restores the pre-migration backup into a scratch database (which also proves the backup restores),
+ * runs the same migration there with the same limits while sampling the locks it takes, and validates
+ * the result. Production is not touched.
+ */
+export async function rehearse(state: MigrationRunState): Promise<StepResult> {
+  const { context, plan, backup } = state;
+  if (!plan || !backup) throw new Error('rehearsal needs a plan and a backup');
+  const { settings } = context;
+  state.scratch = scratchTargets(state, 'rehearsal');
+  const scratch = state.scratch.db;
+  let restoreMs: number;
+  try {
+    ({ durationMs: restoreMs } = await restoreIntoNewDatabase(context, backup.id, scratch));
+  } catch (error) {
+    throw new RehearsalError(`restoring the backup into the scratch database failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  const nodesBefore = await withClient(scratch, state.names.inspect, (client) => relationFileNodes(client));
+  const sampler = startLockSampler(scratch, state.names.rehearsal);
+  let run: Awaited<ReturnType<typeof runTool>>;
+  let locks: Awaited<ReturnType<typeof sampler.stop>>;
+  try {
+    run = await runTool(state.migrator, scratch, state.options.direction, plan.to, {
+      applicationName: state.names.rehearsal,
+      lockTimeoutMs: settings.pipeline.lockTimeoutMs,
+      timeoutMs: settings.pipeline.timeoutSeconds * 1000,
+      cancelSignal: state.interrupt.signal,
+      onOutput: (chunk) => context.logger.debug({ output: chunk }, 'rehearsal tool output'),
+    });
+  } finally {
+    locks = await sampler.stop();
+  }
+  const record = toolRunRecord(run);
+  if (!run.ok) {
+    await stopToolBackends(scratch, state.names.rehearsal, state.names.inspect).catch(() => undefined);
+    state.recorder.detail('rehearsalTool', record);
+    const why = run.timedOut ? `timed out after ${settings.pipeline.timeoutSeconds} s` : run.cancelled ? 'was interrupted' : `failed: ${lastLines(run.stderr || run.stdout, 2)}`;
+    throw new RehearsalError(`the migration ${why} on the scratch copy; production was not touched`, run.stderr);
+  }
+
+  const { current } = await state.migrator.state(scratch, { applicationName: state.names.inspect });
+  if (current !== plan.to) throw new RehearsalError(`after the rehearsal the scratch copy is at ${current ?? 'base'}, not ${plan.to ?? 'base'}`);
+
+  const inspected = await withClient(scratch, state.names.inspect, async (client) => ({
+    nodesAfter: await relationFileNodes(client),
+    validation: await validateDatabase(client, settings.validation),
+    fingerprintAfter: await schemaFingerprint(client),
+    rowEstimates: await tableRowEstimates(client),
+  }));
+  state.rehearsal = {
+    database: scratch.database,
+    restoreMs,
+    migrateMs: run.durationMs,
+    tool: record,
+    locks,
+    rewrittenTables: rewrittenTables(nodesBefore, inspected.nodesAfter),
+    rowEstimates: inspected.rowEstimates,
+    validation: inspected.validation,
+    fingerprintAfter: inspected.fingerprintAfter,
+  };
+  state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintAfter: inspected.fingerprintAfter.hash });
+  const failed = inspected.validation.filter((check) => check.status === 'fail');
+  if (failed.length > 0) throw new RehearsalError(`validation of the rehearsed copy failed: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
+  return { detail: `restored in ${restoreMs} ms, migrated in ${run.durationMs} ms, ${locks.length} tables locked, ${state.rehearsal.rewrittenTables.length} rewritten` };
+}

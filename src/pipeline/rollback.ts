@@ -1,0 +1,112 @@
+import { replaceDatabase } from '../backup/index.js';
+import { withClient } from '../db/client.js';
+import { ExitCode, errorMessage } from '../errors.js';
+import { lastLines } from '../exec/process.js';
+import { canPrompt, confirm } from '../util/prompt.js';
+import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
+import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.js';
+import type { UndoResult } from './runner.js';
+import { compareWithSnapshot } from './snapshot.js';
+import type { MigrationRunState, RollbackRecord } from './state.js';
+import { reverse, runTool, stopToolBackends } from './toolStep.js';
+
+function totalRows(window: Readonly<Record<string, TableActivity>>): number {
+  return Object.values(window).reduce((sum, table) => sum + table.inserted + table.updated + table.deleted, 0);
+}
+
+/** The command a person runs when the orchestrator stops short of a verified state. */
+function restoreCommand(state: MigrationRunState): string {
+  return state.backup
+    ? `orchestrate restore ${state.backup.id} --into ${state.target.database} --allow-source --yes`
+    : `restore "${state.target.database}" from your latest good backup, then run orchestrate validate`;
+}
+
+function finish(state: MigrationRunState, record: RollbackRecord, exitCode: ExitCode, detail: string): UndoResult {
+  state.rollback = record;
+  state.recorder.detail('rollback', record);
+  return { exitCode, detail };
+}
+
+/**
+ * Returns production to the "before" snapshot. First the tool's own reverse migration, verified
+ * against the snapshot (revision and schema fingerprint). If that fails or does not verify, a restore
+ * from the pre-migration backup, gated by rollback.restore, after measuring the writes it would discard.
+ * Verified: exit 6. Anything short of verified: exit 7 with the exact next command.
+ */
+export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
+  const { context, target, before } = state;
+  const record: RollbackRecord = { path: 'none', verified: false, attempts: [], differences: [] };
+  if (!before) return finish(state, record, ExitCode.NeedsHuman, 'no "before" snapshot was taken: cannot verify a rollback');
+  const { pipeline, rollback } = context.settings;
+  const logger = context.logger;
+
+  await stopToolBackends(target, state.names.tool, state.names.inspect).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'could not stop tool backends'));
+
+  // The interrupt signal may already be aborted (Ctrl-C is why we are here): the rollback gets its own limits.
+  const reverseRun = await runTool(state.migrator, target, reverse(state.options.direction), before.revision, {
+    applicationName: state.names.tool,
+    lockTimeoutMs: pipeline.lockTimeoutMs,
+    timeoutMs: pipeline.timeoutSeconds * 1000,
+    onOutput: (chunk) => logger.debug({ output: chunk }, 'rollback tool output'),
+  }).catch((error: unknown) => ({ ok: false as const, stderr: errorMessage(error), stdout: '', timedOut: false, durationMs: 0 }));
+  record.path = 'downgrade';
+  if (reverseRun.ok) {
+    record.attempts.push(`tool ${reverse(state.options.direction)} to ${before.revision ?? 'base'} succeeded`);
+    record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, before, 'before the run');
+    if (record.differences.length === 0) {
+      record.verified = true;
+      return finish(state, record, ExitCode.RolledBack, `rolled back by the tool to ${before.revision ?? 'base'}; revision and schema verified equal to before the run`);
+    }
+    record.attempts.push(`verification failed: ${record.differences.slice(0, 3).join('; ')}`);
+  } else {
+    if ('timedOut' in reverseRun && reverseRun.timedOut) await stopToolBackends(target, state.names.tool, state.names.inspect).catch(() => undefined);
+    record.attempts.push(`tool ${reverse(state.options.direction)} failed: ${lastLines(reverseRun.stderr || reverseRun.stdout, 2)}`);
+  }
+  logger.warn({ attempts: record.attempts }, 'the tool could not roll back to a verified state');
+
+  record.nextCommand = restoreCommand(state);
+  if (!state.backup) {
+    return finish(state, record, ExitCode.NeedsHuman, `rollback failed and there is no backup (--skip-backup): ${record.attempts.join('; ')}`);
+  }
+
+  const dataLossWindow = await withClient(target, state.names.inspect, async (client) => activityDelta(before.activity, await tableActivity(client)));
+  record.dataLossWindow = dataLossWindow;
+  const lost = totalRows(dataLossWindow);
+  state.recorder.detail('dataLossWindow', dataLossWindow);
+  const decision = rollback.restore;
+  if (decision === 'never') {
+    return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; rollback.restore is "never": restore needs a human (${lost} rows written since the backup would be lost)`);
+  }
+  if (decision === 'confirm') {
+    const question = `The tool could not roll back. Restore ${target.database} from backup ${state.backup.id}? ${lost} rows written since the backup would be lost.`;
+    if (!canPrompt() || !(await confirm(question))) {
+      return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; restoring from the backup needs a human decision (${lost} rows written since the backup would be lost)`);
+    }
+  }
+
+  record.path = 'restore';
+  record.keptFailedDatabase = `${target.database.slice(0, 40)}_failed_${context.runId}`;
+  try {
+    // Our lock session is on the database being replaced; the swap ends it.
+    await state.lock?.release();
+    state.lock = undefined;
+    await replaceDatabase(context, state.backup.id, target, {
+      keepReplacedAs: record.keptFailedDatabase,
+      beforeSwap: async (restored) => {
+        const fingerprint = await withClient(restored, state.names.inspect, (client) => schemaFingerprint(client));
+        const differences = diffFingerprints(before.fingerprint, fingerprint, { expected: 'before the run', actual: 'restored' });
+        if (differences.length > 0) throw new Error(`the restored copy differs from before the run: ${differences.slice(0, 3).join('; ')}`);
+      },
+    });
+    record.attempts.push(`restored from backup ${state.backup.id}; the failed database is kept as ${record.keptFailedDatabase}`);
+  } catch (error) {
+    record.attempts.push(`restore from backup failed: ${errorMessage(error)}`);
+    return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed and the restore from backup failed: ${errorMessage(error)}`);
+  }
+  record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, before, 'before the run');
+  if (record.differences.length > 0) {
+    return finish(state, record, ExitCode.NeedsHuman, `restored from the backup but it does not verify: ${record.differences.slice(0, 3).join('; ')}`);
+  }
+  record.verified = true;
+  return finish(state, record, ExitCode.RolledBack, `restored from backup ${state.backup.id}; revision and schema verified equal to before the run (${lost} rows written since the backup were lost)`);
+}
