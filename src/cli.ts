@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCommand } from './commands/check.js';
 import { currentCommand } from './commands/current.js';
+import { daemonCommand } from './commands/daemon.js';
 import { historyCommand } from './commands/history.js';
 import { globalOptions } from './commands/shared.js';
 import { ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
@@ -18,6 +19,7 @@ function buildParser(argv: readonly string[]) {
     .command(currentCommand)
     .command(historyCommand)
     .command(checkCommand)
+    .command(daemonCommand)
     .demandCommand(1, 'name a command (orchestrate --help lists them)')
     // Fail closed: an unknown command or a misspelt flag must never turn into a different run.
     .strict()

@@ -1,0 +1,25 @@
+import type { CommandModule } from 'yargs';
+import { runDaemon } from '../daemon/run.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { runCommand, type GlobalArgs } from './shared.js';
+
+interface DaemonArgs extends GlobalArgs {
+  readonly port: number | undefined;
+}
+
+export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
+  command: 'daemon',
+  describe: 'run the scheduled jobs (retention, backups, pending check, housekeeping) and serve /healthz, /metrics, /runs until SIGTERM',
+  builder: (yargs) =>
+    yargs.option('port', { type: 'number', describe: 'HTTP port (default: daemon.port; 0 picks a free one)', requiresArg: true }) as never,
+  handler: (args) =>
+    runCommand({ name: 'daemon', args }, async (context) => {
+      if (args.port !== undefined && !(Number.isInteger(args.port) && args.port >= 0 && args.port <= 65535)) throw new UsageError('--port must be a whole number from 0 to 65535');
+      const result = await runDaemon(context, args.port !== undefined ? { port: args.port } : {});
+      return {
+        exitCode: ExitCode.Success,
+        text: `daemon stopped on ${result.signal}${result.cancelled.length > 0 ? ` (cancelled: ${result.cancelled.join(', ')})` : ''}`,
+        json: { stopped: true, signal: result.signal, url: result.url, cancelled: result.cancelled, abandoned: result.abandoned },
+      };
+    }),
+};

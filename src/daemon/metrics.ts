@@ -1,0 +1,181 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditEntry } from '../report/audit.js';
+import type { JobState } from './jobRunner.js';
+import type { PendingObservation } from './jobs/pendingCheck.js';
+import type { Clock } from './scheduler.js';
+
+/** What the backup store holds, as far as /metrics cares. */
+export interface BackupInventory {
+  readonly count: number;
+  readonly bytes: number;
+  readonly newestAt: Date | undefined;
+  readonly newestVerifiedAt: Date | undefined;
+}
+
+export interface MetricsSources {
+  readonly clock: Clock;
+  /** Finished runs, oldest first (reports/audit.jsonl). */
+  audit(): readonly AuditEntry[];
+  backups(): Promise<BackupInventory>;
+  jobs(): readonly JobState[];
+  pending(): PendingObservation | undefined;
+  /** Backups this daemon's retention job deleted since it started. */
+  pruned(): { readonly count: number; readonly bytes: number };
+}
+
+const seconds = (date: Date) => date.getTime() / 1000;
+
+/**
+ * The Prometheus registry of the daemon. Every value is read from its source at scrape time
+ * (the audit ledger, the backup store, the job runners), so a run finished by another process or a
+ * backup taken by hand shows up at the next scrape without the daemon being told.
+ */
+export function createMetrics(sources: MetricsSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let auditSnapshot: readonly AuditEntry[] = [];
+  let backupSnapshot: BackupInventory = { count: 0, bytes: 0, newestAt: undefined, newestVerifiedAt: undefined };
+
+  new Counter({
+    name: 'orchestrate_runs_total',
+    help: 'Finished orchestrate runs recorded in audit.jsonl, by command and outcome.',
+    labelNames: ['command', 'outcome'],
+    registers: [registry],
+    collect() {
+      // Read once per scrape; the other run metrics below use the same snapshot.
+      auditSnapshot = sources.audit();
+      this.reset();
+      for (const entry of auditSnapshot) this.inc({ command: entry.command, outcome: entry.outcome });
+    },
+  });
+  const lastRun = (name: string, help: string, value: (entry: AuditEntry) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['command'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const latest = new Map<string, AuditEntry>();
+        for (const entry of auditSnapshot) latest.set(entry.command, entry);
+        for (const [command, entry] of latest) this.set({ command }, value(entry));
+      },
+    });
+  lastRun('orchestrate_last_run_duration_seconds', 'Duration of the latest run of each command.', (entry) => entry.durationMs / 1000);
+  lastRun('orchestrate_last_run_timestamp_seconds', 'When the latest run of each command finished (Unix time).', (entry) => seconds(new Date(entry.finishedAt)));
+  lastRun('orchestrate_last_run_exit_code', 'Exit code of the latest run of each command.', (entry) => entry.exitCode);
+
+  new Gauge({
+    name: 'orchestrate_backups',
+    help: 'Backups in the backup directory.',
+    registers: [registry],
+    async collect() {
+      backupSnapshot = await sources.backups();
+      this.set(backupSnapshot.count);
+    },
+  });
+  new Gauge({
+    name: 'orchestrate_backups_bytes',
+    help: 'Total size of the backups in the backup directory.',
+    registers: [registry],
+    collect() {
+      this.set(backupSnapshot.bytes);
+    },
+  });
+  const age = (name: string, help: string, pick: (inventory: BackupInventory) => Date | undefined) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const at = pick(backupSnapshot);
+        // No such backup at all is the worst age there is: alerts on "older than N" fire.
+        this.set(at ? Math.max(0, (sources.clock().getTime() - at.getTime()) / 1000) : Number.POSITIVE_INFINITY);
+      },
+    });
+  age('orchestrate_backup_newest_age_seconds', 'Age of the newest backup (+Inf when there is none).', (inventory) => inventory.newestAt);
+  age('orchestrate_backup_newest_verified_age_seconds', 'Age of the newest backup whose archive was verified (+Inf when there is none).', (inventory) => inventory.newestVerifiedAt);
+
+  new Counter({
+    name: 'orchestrate_backups_pruned_total',
+    help: 'Backups deleted by the retention job since the daemon started.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.pruned().count);
+    },
+  });
+  new Counter({
+    name: 'orchestrate_backups_pruned_bytes_total',
+    help: 'Bytes freed by the retention job since the daemon started.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.pruned().bytes);
+    },
+  });
+
+  const jobGauge = (name: string, help: string, value: (job: JobState) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['job'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const job of sources.jobs()) {
+          const current = value(job);
+          if (current !== undefined) this.set({ job: job.name }, current);
+        }
+      },
+    });
+  new Counter({
+    name: 'orchestrate_job_runs_total',
+    help: 'Executions of each daemon job since the daemon started, by outcome (skipped: the previous one was still running).',
+    labelNames: ['job', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const job of sources.jobs()) {
+        this.inc({ job: job.name, outcome: 'succeeded' }, job.runs - job.failures - job.cancellations);
+        this.inc({ job: job.name, outcome: 'failed' }, job.failures);
+        this.inc({ job: job.name, outcome: 'cancelled' }, job.cancellations);
+        this.inc({ job: job.name, outcome: 'skipped' }, job.skipped);
+      }
+    },
+  });
+  new Counter({
+    name: 'orchestrate_job_failures_total',
+    help: 'Failed executions of each daemon job since the daemon started.',
+    labelNames: ['job'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const job of sources.jobs()) this.inc({ job: job.name }, job.failures);
+    },
+  });
+  jobGauge('orchestrate_job_last_success_timestamp_seconds', 'When each daemon job last succeeded (Unix time); absent until it has.', (job) => (job.lastSuccessAt ? seconds(job.lastSuccessAt) : undefined));
+  jobGauge('orchestrate_job_last_duration_seconds', 'Duration of the latest execution of each daemon job.', (job) => (job.lastDurationMs === undefined ? undefined : job.lastDurationMs / 1000));
+  jobGauge('orchestrate_job_last_failed', '1 when the latest execution of the job failed (what /healthz reports), else 0.', (job) => (job.lastOutcome === 'failed' ? 1 : 0));
+  jobGauge('orchestrate_job_running', '1 while the job is executing.', (job) => (job.running ? 1 : 0));
+
+  new Gauge({
+    name: 'orchestrate_migrations_pending',
+    help: 'Migrations not yet applied to the database, as of the latest pending-migration check; NaN before the first.',
+    registers: [registry],
+    collect() {
+      // An unlabelled gauge always prints a value; 0 would claim "up to date" before anything was checked.
+      this.set(sources.pending()?.pending.length ?? Number.NaN);
+    },
+  });
+  new Gauge({
+    name: 'orchestrate_migrations_last_check_timestamp_seconds',
+    help: 'When the pending-migration check last succeeded (Unix time); NaN before the first.',
+    registers: [registry],
+    collect() {
+      const pending = sources.pending();
+      this.set(pending ? seconds(pending.checkedAt) : Number.NaN);
+    },
+  });
+  return registry;
+}
