@@ -33,3 +33,6 @@ export const alembicDowngrade = (invocation: AlembicInvocation, db: DbTarget, ta
 /** Offline mode: renders the SQL of `from:to` without connecting. */
 export const alembicUpgradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
   alembic(invocation, ['upgrade', range, '--sql'], db, session);
+/** Offline mode for a downgrade: renders the SQL of `from:to` (Alembic needs both ends named). */
+export const alembicDowngradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
+  alembic(invocation, ['downgrade', range, '--sql'], db, session);

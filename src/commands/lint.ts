@@ -1,0 +1,57 @@
+import type { CommandModule } from 'yargs';
+import { describeTarget } from '../db/target.js';
+import { ExitCode } from '../errors.js';
+import { blockingFindings, lintMigrations, type LintFinding } from '../lint/index.js';
+import { resolveTarget } from '../migrators/plan.js';
+import { migrationStatus } from '../migrators/status.js';
+import { runCommand, type GlobalArgs } from './shared.js';
+
+type LintArgs = GlobalArgs & { readonly target: string };
+
+function findingsTable(findings: readonly LintFinding[]): string[] {
+  const width = (pick: (finding: LintFinding) => string) => Math.max(...findings.map((finding) => pick(finding).length));
+  const rule = width((finding) => finding.rule);
+  const migration = width((finding) => finding.migration ?? '-');
+  const table = width((finding) => finding.table ?? '-');
+  return findings.map((finding) =>
+    [
+      finding.severity.toUpperCase().padEnd(5),
+      finding.rule.padEnd(rule),
+      (finding.migration ?? '-').padEnd(migration),
+      (finding.table ?? '-').padEnd(table),
+      `${finding.message}${finding.link ? ` (${finding.link})` : ''}`,
+    ].join('  '),
+  );
+}
+
+function summary(findings: readonly LintFinding[], migrations: number): string {
+  const count = (severity: LintFinding['severity']) => findings.filter((finding) => finding.severity === severity).length;
+  const scope = `${migrations} migration${migrations === 1 ? '' : 's'}`;
+  if (findings.length === 0) return `${scope} linted: no findings`;
+  const blocking = count('block');
+  return `${scope} linted: ${count('block')} block, ${count('warn')} warn, ${count('info')} info${blocking > 0 ? ' - blocked (change the migration, or run it with --force --reason "...")' : ''}`;
+}
+
+export const lintCommand: CommandModule<GlobalArgs, LintArgs> = {
+  command: 'lint [target]',
+  describe: 'safety findings for the pending migrations up to target (default head): squawk, destructive changes, code references; exit 3 when one blocks',
+  builder: (yargs) => yargs.positional('target', { type: 'string', default: 'head', describe: 'revision: head, an id, +N' }) as never,
+  handler: (args) =>
+    runCommand({ name: 'lint', args, consoleLevel: 'warn' }, async (context) => {
+      const target = context.target();
+      const migrator = context.migrator();
+      const status = await migrationStatus(migrator, target, context.toolSession());
+      const to = resolveTarget(await migrator.migrations(), status.current, args.target);
+      const pending = to === null ? -1 : status.entries.findIndex((entry) => entry.id === to);
+      const nothing = to === null || !status.entries.slice(0, pending + 1).some((entry) => !entry.applied);
+      const report = nothing ? { migrations: [], findings: [], destructive: [], codeReferences: [] } : await lintMigrations(context, target, { from: status.current, to });
+      const blocking = blockingFindings(report.findings).length;
+      return {
+        exitCode: blocking > 0 ? ExitCode.Refused : ExitCode.Success,
+        json: { database: describeTarget(target), current: status.current, target: to, blocking, ...report },
+        text: nothing
+          ? `nothing to lint: no pending migration up to ${to ?? 'base'}`
+          : [...findingsTable(report.findings), summary(report.findings, report.migrations.length)].join('\n'),
+      };
+    }),
+};
