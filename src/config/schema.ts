@@ -48,6 +48,8 @@ const backupSchema = z.strictObject({
   keepLast: z.number().int().min(1).default(3),
   /** Free space required in the backup directory, as a multiple of pg_database_size. */
   sizeFactor: z.number().positive().default(1.0),
+  /** How often a dump or restore logs a progress line when stderr is not a terminal. */
+  progressIntervalSeconds: z.number().positive().default(10),
 });
 
 const restoreSchema = z.strictObject({

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { quoteIdent } from '../db/client.js';
+import type { DatabaseSettings } from './types.js';
+
+const MAX_IDENTIFIER_BYTES = 63;
+
+function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** `<base>_<tag>_<hex>` within PostgreSQL's 63-byte identifier limit, so it is never silently truncated. */
+export function siblingName(base: string, tag: string): string {
+  const suffix = `_${tag}_${randomBytes(3).toString('hex')}`;
+  let head = base;
+  while (Buffer.byteLength(head) + suffix.length > MAX_IDENTIFIER_BYTES) head = head.slice(0, -1);
+  return `${head}${suffix}`;
+}
+
+/**
+ * CREATE DATABASE from template0 with the source's encoding and locale: what `pg_restore --create`
+ * would do, but under the name we choose.
+ */
+export function createDatabaseSql(name: string, settings: DatabaseSettings | undefined): string {
+  const parts = [`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`];
+  if (settings) {
+    parts.push(`ENCODING ${literal(settings.encoding)} LC_COLLATE ${literal(settings.collate)} LC_CTYPE ${literal(settings.ctype)}`);
+    if (settings.localeProvider === 'i' && settings.iculocale) parts.push(`LOCALE_PROVIDER icu ICU_LOCALE ${literal(settings.iculocale)}`);
+  }
+  return parts.join(' ');
+}
+
+export async function terminateSessions(client: pg.Client, database: string): Promise<number> {
+  const { rowCount } = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+  return rowCount ?? 0;
+}
+
+/** Ends every session on `database` and drops it; works on servers without DROP DATABASE ... WITH (FORCE). */
+export async function dropDatabase(client: pg.Client, database: string): Promise<void> {
+  await terminateSessions(client, database);
+  await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
+}
+
+const OBJECT_IN_USE = '55006';
+
+/**
+ * ALTER DATABASE ... RENAME, which fails while anyone is connected: end the sessions and retry, since
+ * a connection pool reconnects at once.
+ */
+export async function renameDatabase(client: pg.Client, from: string, to: string, attempts = 50): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    await terminateSessions(client, from);
+    try {
+      await client.query(`ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== OBJECT_IN_USE || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

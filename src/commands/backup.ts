@@ -1,0 +1,30 @@
+import type { CommandModule } from 'yargs';
+import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.js';
+import { formatBytes } from '../backup/progress.js';
+import { ExitCode } from '../errors.js';
+import { runCommand, type GlobalArgs } from './shared.js';
+
+type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
+
+export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
+  command: 'backup',
+  describe: 'dump the database into the backup store (archive + manifest, mode 0600), then verify it',
+  builder: (yargs) =>
+    yargs
+      .option('name', { type: 'string', requiresArg: true, describe: 'a label for the backup (letters, digits, . _ -); usable instead of its id' })
+      .option('verify', { type: 'boolean', default: true, describe: 'read the whole archive back after writing it (--no-verify skips)' }) as never,
+  handler: (args) =>
+    runCommand({ name: 'backup', args }, async (context) => {
+      const target = context.target();
+      const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
+      const manifest = await createBackup(context, target, { reason: 'manual', revision, ...(args.name !== undefined ? { name: args.name } : {}) });
+      const verification = args.verify ? await verifyBackup(context, manifest.id) : undefined;
+      const ok = verification?.ok ?? true;
+      const status = verification === undefined ? 'not verified' : ok ? 'verified' : `FAILED verification: ${verification.problems.join('; ')}`;
+      return {
+        exitCode: ok ? ExitCode.Success : ExitCode.Refused,
+        json: { ok, backup: manifest, verification: verification ?? null },
+        text: `backup ${manifest.id}${manifest.name ? ` (${manifest.name})` : ''}: ${manifest.archive}, ${formatBytes(manifest.bytes)}, revision ${manifest.revision ?? 'unknown'}, ${status}`,
+      };
+    }),
+};

@@ -1,0 +1,171 @@
+import type { CommandModule } from 'yargs';
+import {
+  assertBackupRestorable,
+  createBackup,
+  expectManifestTables,
+  replaceDatabase,
+  restoreIntoNewDatabase,
+  restoringIntoSource,
+  revisionForBackup,
+  rowsPerTable,
+  verifyBackup,
+  type BackupManifest,
+  type TableRows,
+} from '../backup/index.js';
+import { databaseExists, withMaintenance } from '../backup/catalog.js';
+import type { RunContext } from '../context.js';
+import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
+import { ExitCode, OrchestrateError, RefusedError, UsageError, errorMessage } from '../errors.js';
+import { writeJournal, type RunJournal, type RunStatus } from '../pipeline/journal.js';
+import { acquireRunLock, type RunLock } from '../pipeline/runLock.js';
+import { appendAudit } from '../report/audit.js';
+import { canPrompt, confirm } from '../util/prompt.js';
+import { runCommand, type GlobalArgs, type CommandOutcome } from './shared.js';
+
+type RestoreArgs = GlobalArgs & {
+  readonly id: string;
+  readonly into: string | undefined;
+  readonly allowSource: boolean;
+  readonly keepReplacedAs: string | undefined;
+};
+
+function rowsTable(rows: readonly TableRows[]): string {
+  const width = Math.max(5, ...rows.map((row) => `${row.schema}.${row.name}`.length));
+  return rows.map((row) => `  ${`${row.schema}.${row.name}`.padEnd(width)}  ${row.exact ? '' : '~'}${row.rows} rows`).join('\n');
+}
+
+const STATUS: Readonly<Record<number, RunStatus>> = { [ExitCode.Refused]: 'refused', [ExitCode.Locked]: 'locked', [ExitCode.NeedsHuman]: 'needs-human' };
+
+/**
+ * A restore is recorded like a pipeline run: its journal names the pre-restore backup (so prune keeps
+ * it while the restore has not succeeded) and the audit ledger gets one line.
+ */
+function recordRun(context: RunContext, into: DbTarget, manifest: BackupManifest) {
+  const journal: RunJournal = {
+    runId: context.runId,
+    command: 'restore',
+    status: 'running',
+    startedAt: context.startedAt.toISOString(),
+    applicationName: context.applicationName,
+    steps: [],
+    details: { database: into.database, into: describeTarget(into), restoring: manifest.id },
+  };
+  const { reportDir } = context.settings;
+  writeJournal(reportDir, journal);
+  return {
+    journal,
+    save: () => writeJournal(reportDir, journal),
+    finish(exitCode: number, outcome: string, extra: { backupId?: string; reason?: string } = {}) {
+      const finishedAt = new Date();
+      journal.status = exitCode === ExitCode.Success ? 'succeeded' : (STATUS[exitCode] ?? 'failed');
+      journal.exitCode = exitCode;
+      journal.finishedAt = finishedAt.toISOString();
+      writeJournal(reportDir, journal);
+      appendAudit(reportDir, {
+        runId: context.runId,
+        command: 'restore',
+        outcome,
+        exitCode,
+        startedAt: journal.startedAt,
+        finishedAt: journal.finishedAt,
+        durationMs: finishedAt.getTime() - context.startedAt.getTime(),
+        env: context.settings.env,
+        database: into.database,
+        user: into.user,
+        host: `${into.host}:${into.port}`,
+        ...extra,
+      });
+    },
+  };
+}
+
+async function confirmReplacement(context: RunContext, manifest: BackupManifest, into: DbTarget, rows: readonly TableRows[]): Promise<void> {
+  const total = rows.reduce((sum, row) => sum + row.rows, 0);
+  const summary = `restoring backup ${manifest.id} (${manifest.database}, ${manifest.createdAt}) over ${describeTarget(into)} replaces ${total} rows in ${rows.length} tables`;
+  if (context.settings.yes) return;
+  if (!canPrompt()) throw new RefusedError(`${summary}: pass --yes to confirm (no terminal to ask)`);
+  process.stderr.write(`Rows that will be replaced in ${describeTarget(into)}:\n${rowsTable(rows) || '  (no tables)'}\n`);
+  if (!(await confirm(`Replace ${into.database} with backup ${manifest.id}?`))) throw new RefusedError('restore not confirmed; nothing was changed');
+}
+
+async function restoreOver(context: RunContext, manifest: BackupManifest, into: DbTarget, args: RestoreArgs, run: ReturnType<typeof recordRun>): Promise<CommandOutcome> {
+  const lock: RunLock = await acquireRunLock(into, context.applicationName, context.settings.pipeline.lockWaitSeconds);
+  let released = false;
+  const release = async () => {
+    if (!released) await lock.release();
+    released = true;
+  };
+  try {
+    const rows = await rowsPerTable(into, context.applicationName);
+    await confirmReplacement(context, manifest, into, rows);
+    const revision = await revisionForBackup(() => context.migrator(), into, context.toolSession(), context.logger);
+    const before = await createBackup(context, into, { reason: 'pre-restore', revision });
+    run.journal.backupId = before.id;
+    run.save();
+    const check = await verifyBackup(context, before.id);
+    if (!check.ok) throw new RefusedError(`the pre-restore backup ${before.id} did not verify, nothing was replaced: ${check.problems.join('; ')}`);
+    const checkTables = expectManifestTables(context, manifest);
+    const { durationMs } = await replaceDatabase(context, manifest.id, into, {
+      ...(args.keepReplacedAs !== undefined ? { keepReplacedAs: args.keepReplacedAs } : {}),
+      beforeSwap: async (restored) => {
+        await checkTables(restored);
+        // The lock's session is on the database being replaced; the swap would end it anyway.
+        await release();
+      },
+    });
+    const kept = args.keepReplacedAs ? `; the replaced database is kept as ${args.keepReplacedAs}` : '';
+    return {
+      exitCode: ExitCode.Success,
+      json: { ok: true, backup: manifest.id, into: describeTarget(into), replaced: true, preRestoreBackup: before.id, keptAs: args.keepReplacedAs ?? null, rowsReplaced: rows, durationMs },
+      text: `replaced ${describeTarget(into)} with backup ${manifest.id} in ${(durationMs / 1000).toFixed(1)}s (pre-restore backup ${before.id}${kept})\nrows replaced:\n${rowsTable(rows) || '  (no tables)'}`,
+    };
+  } finally {
+    await release();
+  }
+}
+
+async function restore(context: RunContext, args: RestoreArgs): Promise<CommandOutcome> {
+  const target = context.target();
+  const into = withDatabase(target, args.into ?? target.database);
+  const manifest = await assertBackupRestorable(context, args.id);
+  if (!args.allowSource && (await restoringIntoSource(context, manifest, into))) {
+    throw new RefusedError(`backup ${manifest.id} was taken from database "${into.database}" on this server: restoring it there would overwrite its source`, {
+      hint: 'pass --allow-source if that is what you mean, or --into another database',
+    });
+  }
+  const exists = await withMaintenance(into, context.applicationName, (client) => databaseExists(client, into.database));
+  if (!exists && args.keepReplacedAs !== undefined) throw new UsageError(`--keep-replaced-as applies only when replacing an existing database ("${into.database}" does not exist)`);
+
+  const run = recordRun(context, into, manifest);
+  try {
+    let outcome: CommandOutcome;
+    if (exists) {
+      outcome = await restoreOver(context, manifest, into, args, run);
+    } else {
+      const { durationMs } = await restoreIntoNewDatabase(context, manifest.id, into);
+      outcome = {
+        exitCode: ExitCode.Success,
+        json: { ok: true, backup: manifest.id, into: describeTarget(into), replaced: false, preRestoreBackup: null, keptAs: null, rowsReplaced: [], durationMs },
+        text: `restored backup ${manifest.id} into the new database ${describeTarget(into)} in ${(durationMs / 1000).toFixed(1)}s`,
+      };
+    }
+    run.finish(outcome.exitCode, exists ? 'replaced' : 'restored', { ...(run.journal.backupId ? { backupId: run.journal.backupId } : {}), reason: `backup ${manifest.id}` });
+    return outcome;
+  } catch (error) {
+    const exitCode = error instanceof OrchestrateError ? error.exitCode : ExitCode.Internal;
+    run.finish(exitCode, 'failed', { ...(run.journal.backupId ? { backupId: run.journal.backupId } : {}), reason: errorMessage(error) });
+    throw error;
+  }
+}
+
+export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {
+  command: 'restore <id>',
+  describe: 'restore a verified backup into a new database, or over an existing one (after a pre-restore backup)',
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', demandOption: true, describe: 'backup id or name' })
+      .option('into', { type: 'string', requiresArg: true, describe: "database on the target's server to restore into (default: the target database)" })
+      .option('allow-source', { type: 'boolean', default: false, describe: 'allow restoring into the database the backup was taken from' })
+      .option('keep-replaced-as', { type: 'string', requiresArg: true, describe: 'keep the replaced database under this name instead of dropping it' }) as never,
+  handler: (args) => runCommand({ name: 'restore', args }, (context) => restore(context, args)),
+};

@@ -1,0 +1,73 @@
+import path from 'node:path';
+import { libpqEnv, type DbTarget } from '../db/target.js';
+import { ToolError } from '../errors.js';
+import { lastLines, runProgram, type ProgramRun } from './process.js';
+
+/** A PostgreSQL client program: from `tools.pgBinDir` when configured, else the first on PATH. */
+export function pgProgram(binDir: string | undefined, name: 'pg_dump' | 'pg_restore'): string {
+  return binDir ? path.join(binDir, name) : name;
+}
+
+export interface ToolVersion {
+  /** As printed: `15.18`. */
+  readonly version: string;
+  /** 15 for 15.x; 9.6 for the pre-10 numbering. */
+  readonly major: number;
+}
+
+/** Parses `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`. */
+export function parseToolVersion(output: string): ToolVersion | undefined {
+  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(output);
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  const second = match[2] === undefined ? undefined : Number(match[2]);
+  const major = first >= 10 || second === undefined ? first : first + second / 10;
+  return { version: second === undefined ? String(first) : `${first}.${second}`, major };
+}
+
+/** `program --version`, parsed; a tool that cannot say its version is not one we can trust with a backup. */
+export async function toolVersion(program: string): Promise<ToolVersion> {
+  const run = await runProgram({ program, args: ['--version'], timeoutMs: 30_000 });
+  const parsed = run.ok ? parseToolVersion(run.stdout) : undefined;
+  if (!parsed) throw new ToolError(`${run.command} did not report a PostgreSQL version: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr);
+  return parsed;
+}
+
+export interface DumpSpec {
+  readonly program: string;
+  readonly target: DbTarget;
+  readonly applicationName: string;
+  readonly format: 'custom' | 'directory';
+  /** The output file (custom) or a directory that does not exist yet (directory). */
+  readonly output: string;
+  readonly compressionLevel: number;
+  /** Parallel jobs; only the directory format dumps in parallel. */
+  readonly jobs: number;
+  readonly lockWaitTimeoutMs: number;
+  readonly cancelSignal?: AbortSignal;
+  readonly onStderr?: (chunk: string) => void;
+}
+
+/** The argv of one dump. The database and credentials travel in the environment, never here. */
+export function pgDumpArgs(spec: Omit<DumpSpec, 'program' | 'target' | 'applicationName'>): string[] {
+  return [
+    `--format=${spec.format}`,
+    `--file=${spec.output}`,
+    `--compress=${spec.compressionLevel}`,
+    `--lock-wait-timeout=${spec.lockWaitTimeoutMs}`,
+    ...(spec.format === 'directory' && spec.jobs > 1 ? [`--jobs=${spec.jobs}`] : []),
+    '--no-password',
+    '--verbose',
+  ];
+}
+
+export function runPgDump(spec: DumpSpec): Promise<ProgramRun> {
+  return runProgram({
+    program: spec.program,
+    args: pgDumpArgs(spec),
+    // PGDATABASE names the database: unlike a -d argument it is never expanded as a connection string.
+    env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
+    ...(spec.cancelSignal ? { cancelSignal: spec.cancelSignal } : {}),
+    ...(spec.onStderr ? { onStderr: spec.onStderr } : {}),
+  });
+}

@@ -1,0 +1,56 @@
+import { libpqEnv, type DbTarget } from '../db/target.js';
+import { runProgram, type ProgramRun } from './process.js';
+
+/** Reads the whole archive and writes the SQL nowhere: the only check that finds truncated or damaged data (`-l` reads the TOC alone). */
+export function pgRestoreReadAll(program: string, archive: string): Promise<ProgramRun> {
+  return runProgram({ program, args: ['--file=/dev/null', archive] });
+}
+
+/** The archive's table of contents, one entry per line; comment lines start with `;`. */
+export function pgRestoreList(program: string, archive: string): Promise<ProgramRun> {
+  return runProgram({ program, args: ['--list', archive] });
+}
+
+export interface RestoreSpec {
+  readonly program: string;
+  /** The database restored into; it must already exist. */
+  readonly target: DbTarget;
+  readonly applicationName: string;
+  readonly archive: string;
+  readonly jobs: number;
+  /** --no-owner --no-acl: roles and grants of the source need not exist here. */
+  readonly noOwner: boolean;
+  readonly cancelSignal?: AbortSignal;
+  readonly onStderr?: (chunk: string) => void;
+}
+
+/** A conninfo holding only the database name, so that a name containing `=` is never read as a connection string. */
+function dbnameConninfo(database: string): string {
+  return `dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * The argv of one restore. Never `--create`: it restores into the database named inside the dump,
+ * whatever `--dbname` says. `--exit-on-error` stops at the first error; the caller drops the database.
+ */
+export function pgRestoreArgs(spec: Pick<RestoreSpec, 'target' | 'archive' | 'jobs' | 'noOwner'>): string[] {
+  return [
+    `--dbname=${dbnameConninfo(spec.target.database)}`,
+    '--exit-on-error',
+    ...(spec.jobs > 1 ? [`--jobs=${spec.jobs}`] : []),
+    ...(spec.noOwner ? ['--no-owner', '--no-acl'] : []),
+    '--no-password',
+    '--verbose',
+    spec.archive,
+  ];
+}
+
+export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
+  return runProgram({
+    program: spec.program,
+    args: pgRestoreArgs(spec),
+    env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
+    ...(spec.cancelSignal ? { cancelSignal: spec.cancelSignal } : {}),
+    ...(spec.onStderr ? { onStderr: spec.onStderr } : {}),
+  });
+}
