@@ -6,6 +6,7 @@ import { checkCommand } from './commands/check.js';
 import { currentCommand } from './commands/current.js';
 import { daemonCommand } from './commands/daemon.js';
 import { historyCommand } from './commands/history.js';
+import { lintCommand } from './commands/lint.js';
 import { globalOptions } from './commands/shared.js';
 import { ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
 import { redact } from './util/redact.js';
@@ -19,6 +20,7 @@ function buildParser(argv: readonly string[]) {
     .command(currentCommand)
     .command(historyCommand)
     .command(checkCommand)
+    .command(lintCommand)
     .command(daemonCommand)
     .demandCommand(1, 'name a command (orchestrate --help lists them)')
     // Fail closed: an unknown command or a misspelt flag must never turn into a different run.
