@@ -1,9 +1,11 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../src/db/target.js';
 import { lintStatic, type LintFinding } from '../../src/lint/index.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { makeProject } from '../harness/project.js';
-import { alembicOutOfBand } from '../harness/tools.js';
+import { alembicOutOfBand, nodePgMigrateOutOfBand } from '../harness/tools.js';
 import { contextFor, EXTRA, HEAD, projectWithMigration } from './helpers.js';
 
 // Real Alembic renders each fixture migration offline, real squawk lints it against the real server's version.
@@ -101,5 +103,55 @@ describe('static lint with squawk', () => {
     });
     const findings = await lintStatic(contextFor(project, db.url), parseDatabaseUrl(db.url), { from: HEAD, to: EXTRA });
     expect(findings.map((finding) => [finding.rule, finding.severity])).toEqual([['require-concurrent-index-creation', 'warn']]);
+  });
+});
+
+describe('static lint with node-pg-migrate', () => {
+  it("splits the dry run at node-pg-migrate's markers: each finding names its migration, none points at pgmigrations", async () => {
+    const db = await createTestDatabase('lintnpm');
+    try {
+      const project = makeProject('node-pg-migrate-project');
+      await nodePgMigrateOutOfBand(project.migrationsDir, db.url, ['up']);
+      writeFileSync(
+        path.join(project.migrationsDir, 'migrations', '1700000000004_x.js'),
+        "export const up = (pgm) => { pgm.sql('CREATE INDEX orders_total_idx ON orders (total_cents)'); };\nexport const down = (pgm) => { pgm.sql('DROP INDEX orders_total_idx'); };\n",
+      );
+      const findings = await lintStatic(contextFor(project, db.url), parseDatabaseUrl(db.url), { from: '1700000000003_add-order-status', to: '1700000000004_x' });
+      expect(findings.filter((finding) => finding.severity !== 'info').map((finding) => [finding.migration, finding.rule, finding.sql])).toEqual([
+        ['1700000000004_x', 'require-concurrent-index-creation', 'CREATE INDEX orders_total_idx ON orders (total_cents)'],
+      ]);
+      expect(findings.filter((finding) => /pgmigrations/.test(finding.sql ?? ''))).toEqual([]);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('static lint with the command adapter', () => {
+  it('lints the SQL files safety.sqlFiles names, and says which migrations it could not see', async () => {
+    const db = await createTestDatabase('lintcmd');
+    try {
+      const project = makeProject('alembic-project', {
+        migrator: {
+          tool: 'command',
+          commands: {
+            upgrade: ['true'],
+            downgrade: ['true'],
+            current: ['echo', 'm1'],
+            list: ['printf', 'm1 first\\nm2 second\\nm3 third\\n'],
+          },
+        },
+        safety: { sqlFiles: { m2: 'sql/m2.sql' } },
+      });
+      mkdirSync(path.join(project.migrationsDir, 'sql'));
+      writeFileSync(path.join(project.migrationsDir, 'sql', 'm2.sql'), 'ALTER TABLE orders ALTER COLUMN total_cents TYPE bigint;\n');
+      const findings = await lintStatic(contextFor(project, db.url), parseDatabaseUrl(db.url), { from: 'm1', to: 'm3' });
+      expect(findings.filter((finding) => finding.rule !== 'prefer-robust-stmts').map((finding) => [finding.migration, finding.rule, finding.severity])).toEqual([
+        ['m2', 'changing-column-type', 'block'],
+        ['m3', 'not-rendered', 'info'],
+      ]);
+    } finally {
+      await db.drop();
+    }
   });
 });
