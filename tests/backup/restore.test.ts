@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackup, replaceDatabase, restoreIntoNewDatabase, restoringIntoSource, type BackupManifest } from '../../src/backup/index.js';
+import { parseDatabaseUrl, withDatabase } from '../../src/db/target.js';
+import { RefusedError } from '../../src/errors.js';
+import { readJournals } from '../../src/pipeline/journal.js';
+import { readAudit } from '../../src/report/audit.js';
+import { createTestDatabase, databaseExists, urlFor, withAdmin, type TestDatabase } from '../harness/db.js';
+import { cliIn, contextFor, databaseNames, json, makeStore, tableContents } from './helpers.js';
+
+const extra: string[] = [];
+afterAll(async () => {
+  await withAdmin(async (client) => {
+    for (const name of extra) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  });
+});
+
+async function seeded(prefix: string, rows: number): Promise<TestDatabase> {
+  const db = await createTestDatabase(prefix);
+  extra.push(db.name);
+  await db.query(`CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items SELECT i, '${prefix}-' || i FROM generate_series(1, ${rows}) i;
+                  CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT md5(i::text) FROM generate_series(1, ${rows * 2}) i;`);
+  return db;
+}
+
+describe('restore over an existing database', () => {
+  let a: TestDatabase;
+  let b: TestDatabase;
+  let dir: string;
+  let backupOfA: BackupManifest;
+
+  beforeAll(async () => {
+    a = await seeded('bk_a', 1500);
+    b = await seeded('bk_b', 700);
+    dir = makeStore();
+    const made = await cliIn(dir, a.url)('backup', '--json');
+    expect(made.exitCode, made.stderr).toBe(0);
+    backupOfA = json<{ backup: BackupManifest }>(made).backup;
+  });
+
+  it('without --yes and without a terminal: exit 3, reports the rows, changes nothing', async () => {
+    const before = await tableContents(b.name);
+    const result = await cliIn(dir, a.url)('restore', backupOfA.id, '--into', b.name);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain(`replaces 2100 rows in 2 tables: pass --yes to confirm`);
+    expect(await tableContents(b.name)).toEqual(before);
+    const list = json<{ backups: BackupManifest[] }>(await cliIn(dir, a.url)('backups', 'list', '--json'));
+    expect(list.backups.map((m) => m.id)).toEqual([backupOfA.id]);
+  });
+
+  it("restores A's backup into B: B gets A's rows, A is untouched, B's old state is kept in a verified pre-restore backup", async () => {
+    const aBefore = await tableContents(a.name);
+    const bBefore = await tableContents(b.name);
+    // A changes after the backup: the restore must copy the backup, and must not touch A.
+    await a.query(`INSERT INTO items VALUES (100000, 'after the backup')`);
+    const aNow = await tableContents(a.name);
+
+    const result = await cliIn(dir, a.url)('restore', backupOfA.id, '--into', b.name, '--yes', '--json');
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = json<{ replaced: boolean; preRestoreBackup: string; rowsReplaced: { schema: string; name: string; rows: number; exact: boolean }[] }>(result);
+    expect(report.replaced).toBe(true);
+    expect(report.rowsReplaced).toEqual([
+      { schema: 'public', name: 'items', rows: 700, exact: true },
+      { schema: 'public', name: 'notes', rows: 1400, exact: true },
+    ]);
+
+    expect(await tableContents(a.name)).toEqual(aNow);
+    expect(await tableContents(b.name)).toEqual(aBefore);
+    expect((await databaseNames()).filter((name) => name.includes('_restoring_') || name.includes('_replaced_'))).toEqual([]);
+
+    const pre = json<BackupManifest>(await cliIn(dir, a.url)('backups', 'show', report.preRestoreBackup, '--json'));
+    expect(pre).toMatchObject({ reason: 'pre-restore', verification: { ok: true } });
+    expect(pre.database).toMatch(new RegExp(`/${b.name}$`));
+    const back = `${b.name}_back`;
+    extra.push(back);
+    expect((await cliIn(dir, a.url)('restore', pre.id, '--into', back)).exitCode).toBe(0);
+    expect(await tableContents(back)).toEqual(bBefore);
+
+    const journal = readJournals(`${dir}/reports`).find((j) => j.backupId === pre.id);
+    expect(journal).toMatchObject({ command: 'restore', status: 'succeeded' });
+    expect(readAudit(`${dir}/reports`).find((entry) => entry.outcome === 'replaced')).toMatchObject({ command: 'restore', outcome: 'replaced', exitCode: 0, database: b.name, backupId: pre.id });
+  });
+
+  it('refuses to restore into the source database unless --allow-source; with it, the source returns to the backup', async () => {
+    const aNow = await tableContents(a.name);
+    const refused = await cliIn(dir, a.url)('restore', backupOfA.id, '--yes');
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toContain(`was taken from database "${a.name}" on this server`);
+    expect(await tableContents(a.name)).toEqual(aNow);
+
+    // The same server under another host name is still the source.
+    const otherName = new URL(a.url);
+    otherName.hostname = otherName.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+    expect((await cliIn(dir, otherName.toString())('restore', backupOfA.id, '--yes')).exitCode).toBe(3);
+
+    const kept = `${a.name}_old`;
+    extra.push(kept);
+    const allowed = await cliIn(dir, a.url)('restore', backupOfA.id, '--yes', '--allow-source', '--keep-replaced-as', kept);
+    expect(allowed.exitCode, allowed.stderr).toBe(0);
+    expect((await tableContents(a.name))['public.items']?.rows).toBe(1500);
+    expect((await tableContents(kept))['public.items']?.rows).toBe(1501);
+  });
+});
+
+describe('restore as a library', () => {
+  it('replaceDatabase: a failing beforeSwap leaves the target untouched and drops the restored copy', async () => {
+    const source = await seeded('bk_lib', 300);
+    const dir = makeStore();
+    const context = contextFor(dir, source.url);
+    const target = parseDatabaseUrl(source.url);
+    const manifest = await createBackup(context, target, { reason: 'manual', revision: null });
+    await source.query(`DELETE FROM items WHERE id > 100`);
+    let seen: string | undefined;
+    await expect(
+      replaceDatabase(context, manifest.id, target, {
+        beforeSwap: async (restored) => {
+          seen = restored.database;
+          expect(restored.database).not.toBe(target.database);
+          expect((await tableContents(restored.database))['public.items']?.rows).toBe(300);
+          throw new Error('the caller says no');
+        },
+      }),
+    ).rejects.toThrow('the caller says no');
+    expect(seen).toBeDefined();
+    expect(await databaseExists(seen ?? '')).toBe(false);
+    expect((await tableContents(source.name))['public.items']?.rows).toBe(100);
+
+    await replaceDatabase(context, manifest.id, target, {});
+    expect((await tableContents(source.name))['public.items']?.rows).toBe(300);
+  });
+
+  it('the source is recognised by the server identity under any host name', async () => {
+    const source = await seeded('bk_ident', 10);
+    const context = contextFor(makeStore(), source.url);
+    const target = parseDatabaseUrl(source.url);
+    const manifest = await createBackup(context, target, { reason: 'manual', revision: null });
+    const elsewhere = { ...manifest, source: { ...manifest.source, host: 'primary.db.internal', port: 6543, database: source.name } };
+    expect(await restoringIntoSource(context, elsewhere, target)).toBe(true);
+    expect(await restoringIntoSource(context, { ...elsewhere, source: { ...elsewhere.source, systemIdentifier: '1' } }, target)).toBe(false);
+    expect(await restoringIntoSource(context, manifest, withDatabase(target, `${source.name}_other`))).toBe(false);
+  });
+
+  it('restoreIntoNewDatabase refuses a database that already exists, and never writes into it', async () => {
+    const source = await seeded('bk_lib2', 50);
+    const other = await seeded('bk_lib3', 20);
+    const context = contextFor(makeStore(), source.url);
+    const manifest = await createBackup(context, parseDatabaseUrl(source.url), { reason: 'manual', revision: null });
+    await expect(restoreIntoNewDatabase(context, manifest.id, withDatabase(parseDatabaseUrl(source.url), other.name))).rejects.toBeInstanceOf(RefusedError);
+    expect((await tableContents(other.name))['public.items']?.rows).toBe(20);
+  });
+
+  it('a pg_restore that fails part-way (an event trigger a non-superuser cannot create) drops the half-restored database', async () => {
+    const source = await seeded('bk_evt', 100);
+    await source.query(`CREATE FUNCTION noop_evt() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+                        CREATE EVENT TRIGGER noop_evt ON ddl_command_start EXECUTE FUNCTION noop_evt();`);
+    await withAdmin(async (client) => {
+      await client.query('DROP ROLE IF EXISTS bk_restorer');
+      await client.query(`CREATE ROLE bk_restorer LOGIN CREATEDB PASSWORD 'restorer-pw'`);
+    });
+    const dir = makeStore();
+    const made = await cliIn(dir, source.url)('backup', '--json');
+    expect(made.exitCode, made.stderr).toBe(0);
+    const { id } = json<{ backup: BackupManifest }>(made).backup;
+
+    const asRestorer = new URL(urlFor('postgres'));
+    asRestorer.username = 'bk_restorer';
+    asRestorer.password = 'restorer-pw';
+    const into = `${source.name}_evt`;
+    extra.push(into);
+    const result = await cliIn(dir, asRestorer.toString())('restore', id, '--into', into);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/pg_restore into .* failed; the half-restored database was dropped: .*event trigger/);
+    expect(await databaseExists(into)).toBe(false);
+    await withAdmin((client) => client.query('DROP ROLE bk_restorer'));
+  });
+});
