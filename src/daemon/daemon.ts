@@ -120,6 +120,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const metrics = createMetrics({
     clock,
+    database: describeTarget(target),
     audit: () => readAudit(settings.reportDir),
     backups: () => backupInventory(settings.backupDir, logger),
     jobs: jobStates,
@@ -139,7 +140,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const report = await health();
           return json(report.ok ? 200 : 503, report);
         },
-        '/metrics': async () => ({ status: 200, contentType: metrics.contentType, body: await metrics.metrics() }),
+        '/metrics': async () => ({ status: 200, contentType: metrics.contentType, body: await metrics.render() }),
         '/runs': async (query) => {
           const requested = Number(query.get('limit') ?? RUNS_DEFAULT_LIMIT);
           const limit = Number.isInteger(requested) && requested > 0 ? Math.min(requested, RUNS_MAX_LIMIT) : RUNS_DEFAULT_LIMIT;

@@ -14,6 +14,8 @@ export interface BackupInventory {
 
 export interface MetricsSources {
   readonly clock: Clock;
+  /** The target, as printed (user@host:port/db). */
+  readonly database: string;
   /** Finished runs, oldest first (reports/audit.jsonl). */
   audit(): readonly AuditEntry[];
   backups(): Promise<BackupInventory>;
@@ -25,14 +27,22 @@ export interface MetricsSources {
 
 const seconds = (date: Date) => date.getTime() / 1000;
 
+export interface Metrics {
+  readonly contentType: string;
+  /** The whole exposition, read fresh from the sources. */
+  render(): Promise<string>;
+}
+
 /**
  * The Prometheus registry of the daemon. Every value is read from its source at scrape time
  * (the audit ledger, the backup store, the job runners), so a run finished by another process or a
  * backup taken by hand shows up at the next scrape without the daemon being told.
  */
-export function createMetrics(sources: MetricsSources): Registry {
+export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client runs the collect functions concurrently: the files are read once, before, so that
+  // every metric of one scrape describes the same state.
   let auditSnapshot: readonly AuditEntry[] = [];
   let backupSnapshot: BackupInventory = { count: 0, bytes: 0, newestAt: undefined, newestVerifiedAt: undefined };
 
@@ -42,8 +52,6 @@ export function createMetrics(sources: MetricsSources): Registry {
     labelNames: ['command', 'outcome'],
     registers: [registry],
     collect() {
-      // Read once per scrape; the other run metrics below use the same snapshot.
-      auditSnapshot = sources.audit();
       this.reset();
       for (const entry of auditSnapshot) this.inc({ command: entry.command, outcome: entry.outcome });
     },
@@ -69,8 +77,7 @@ export function createMetrics(sources: MetricsSources): Registry {
     name: 'orchestrate_backups',
     help: 'Backups in the backup directory.',
     registers: [registry],
-    async collect() {
-      backupSnapshot = await sources.backups();
+    collect() {
       this.set(backupSnapshot.count);
     },
   });
@@ -159,23 +166,27 @@ export function createMetrics(sources: MetricsSources): Registry {
   jobGauge('orchestrate_job_last_failed', '1 when the latest execution of the job failed (what /healthz reports), else 0.', (job) => (job.lastOutcome === 'failed' ? 1 : 0));
   jobGauge('orchestrate_job_running', '1 while the job is executing.', (job) => (job.running ? 1 : 0));
 
-  new Gauge({
-    name: 'orchestrate_migrations_pending',
-    help: 'Migrations not yet applied to the database, as of the latest pending-migration check; NaN before the first.',
-    registers: [registry],
-    collect() {
-      // An unlabelled gauge always prints a value; 0 would claim "up to date" before anything was checked.
-      this.set(sources.pending()?.pending.length ?? Number.NaN);
+  // Labelled by database so that, before the first check, the series is absent rather than a misleading 0.
+  const pendingGauge = (name: string, help: string, value: (observation: PendingObservation) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['database'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const observation = sources.pending();
+        if (observation) this.set({ database: sources.database }, value(observation));
+      },
+    });
+  pendingGauge('orchestrate_migrations_pending', 'Migrations not yet applied to the database, as of the latest pending-migration check.', (observation) => observation.pending.length);
+  pendingGauge('orchestrate_migrations_last_check_timestamp_seconds', 'When the pending-migration check last succeeded (Unix time).', (observation) => seconds(observation.checkedAt));
+  return {
+    contentType: registry.contentType,
+    async render() {
+      backupSnapshot = await sources.backups();
+      auditSnapshot = sources.audit();
+      return registry.metrics();
     },
-  });
-  new Gauge({
-    name: 'orchestrate_migrations_last_check_timestamp_seconds',
-    help: 'When the pending-migration check last succeeded (Unix time); NaN before the first.',
-    registers: [registry],
-    collect() {
-      const pending = sources.pending();
-      this.set(pending ? seconds(pending.checkedAt) : Number.NaN);
-    },
-  });
-  return registry;
+  };
 }
