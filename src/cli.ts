@@ -2,11 +2,20 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { backupCommand } from './commands/backup.js';
+import { backupsCommand } from './commands/backups.js';
 import { checkCommand } from './commands/check.js';
 import { currentCommand } from './commands/current.js';
 import { daemonCommand } from './commands/daemon.js';
+import { demoCommand } from './commands/demo.js';
+import { downgradeCommand } from './commands/downgrade.js';
 import { historyCommand } from './commands/history.js';
 import { lintCommand } from './commands/lint.js';
+import { restoreCommand } from './commands/restore.js';
+import { rollbackCommand } from './commands/rollback.js';
+import { testCommand } from './commands/test.js';
+import { upgradeCommand } from './commands/upgrade.js';
+import { validateCommand } from './commands/validate.js';
 import { globalOptions } from './commands/shared.js';
 import { ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
 import { redact } from './util/redact.js';
@@ -22,6 +31,15 @@ function buildParser(argv: readonly string[]) {
     .command(checkCommand)
     .command(lintCommand)
     .command(daemonCommand)
+    .command(upgradeCommand)
+    .command(downgradeCommand)
+    .command(rollbackCommand)
+    .command(testCommand)
+    .command(validateCommand)
+    .command(demoCommand)
+    .command(backupCommand)
+    .command(backupsCommand)
+    .command(restoreCommand)
     .demandCommand(1, 'name a command (orchestrate --help lists them)')
     // Fail closed: an unknown command or a misspelt flag must never turn into a different run.
     .strict()

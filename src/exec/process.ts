@@ -82,3 +82,23 @@ export function lastLines(text: string, count = 1): string {
     .slice(-count)
     .join(' | ');
 }
+
+// An exception line (`psycopg2.errors.LockNotAvailable: ...`, `sqlalchemy.exc.DataError: ...`), a server
+// error as psql and libpq print it (`ERROR:  ...`), or node's `error: ...`.
+const EXCEPTION_LINE = /^([\w.]+\.)?\w*(Error|Exception)\b[^:]*:|\bERROR:|^error:/;
+const GENERIC_ERROR = /\b(error|exception|fatal|failed)\b/i;
+const TRACEBACK_GLUE = /^(The above exception|During handling of the above exception|Traceback \(most recent call last\))/;
+
+/**
+ * The line of a tool's output that says what went wrong: the last exception or server error line
+ * (a Python traceback ends with it), else the last line that mentions an error, else the last line.
+ * For one-line messages only; reports keep the whole output.
+ */
+export function failureSummary(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('(Background on this error at') && !TRACEBACK_GLUE.test(line));
+  const reversed = [...lines].reverse();
+  return reversed.find((line) => EXCEPTION_LINE.test(line)) ?? reversed.find((line) => GENERIC_ERROR.test(line)) ?? lines.at(-1) ?? '';
+}

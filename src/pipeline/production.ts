@@ -1,7 +1,7 @@
 import { createBackup, verifyBackup } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { ExitCode, OrchestrateError, RefusedError, ToolError } from '../errors.js';
-import { lastLines } from '../exec/process.js';
+import { failureSummary } from '../exec/process.js';
 import { validateDatabase } from '../validation/checks.js';
 import { readJournals, writeJournal } from './journal.js';
 import { planRun } from './preflight.js';
@@ -78,7 +78,7 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
     ? `timed out after ${pipeline.timeoutSeconds} s (tool stopped, ${stopped.cancelled.length} server backends cancelled, ${stopped.terminated.length} terminated)`
     : run.cancelled
       ? 'was interrupted'
-      : `failed: ${lastLines(run.stderr || run.stdout, 2)}`;
+      : `failed: ${failureSummary(run.stderr || run.stdout)}`;
   throw new ToolError(`the production migration ${why}`, run.stderr, ExitCode.RolledBack);
 }
 

@@ -1,7 +1,7 @@
 import { replaceDatabase } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { ExitCode, errorMessage } from '../errors.js';
-import { lastLines } from '../exec/process.js';
+import { failureSummary } from '../exec/process.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
 import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.js';
@@ -60,7 +60,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     record.attempts.push(`verification failed: ${record.differences.slice(0, 3).join('; ')}`);
   } else {
     if ('timedOut' in reverseRun && reverseRun.timedOut) await stopToolBackends(target, state.names.tool, state.names.inspect).catch(() => undefined);
-    record.attempts.push(`tool ${reverse(state.options.direction)} failed: ${lastLines(reverseRun.stderr || reverseRun.stdout, 2)}`);
+    record.attempts.push(`tool ${reverse(state.options.direction)} failed: ${failureSummary(reverseRun.stderr || reverseRun.stdout)}`);
   }
   logger.warn({ attempts: record.attempts }, 'the tool could not roll back to a verified state');
 

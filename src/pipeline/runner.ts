@@ -77,6 +77,7 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder:
 
   let undo: UndoResult | undefined;
   if (failure) {
+    for (const step of steps.slice(failure.index + 1)) recorder.skip(step.name, `not run: ${failure.step.name} failed`);
     for (const step of steps.slice(0, failure.index + 1).reverse()) {
       if (!step.undo || !started.includes(step)) continue;
       const name = `undo ${step.name}`;

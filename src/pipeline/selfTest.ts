@@ -6,7 +6,7 @@ import type { RunContext } from '../context.js';
 import { quoteIdent, withClient } from '../db/client.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, ToolError } from '../errors.js';
-import { lastLines } from '../exec/process.js';
+import { failureSummary } from '../exec/process.js';
 import { pendingUpgrades, resolveTarget, type Revision } from '../migrators/plan.js';
 import { validateDatabase } from '../validation/checks.js';
 import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
@@ -77,7 +77,7 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
   };
   const move = async (direction: Direction, revision: Revision): Promise<string> => {
     const run = await runTool(migrator, scratch, direction, revision, session);
-    if (!run.ok) throw new ToolError(`${direction} to ${revision ?? 'base'} failed: ${lastLines(run.stderr || run.stdout, 2)}`, run.stderr, ExitCode.RehearsalFailed);
+    if (!run.ok) throw new ToolError(`${direction} to ${revision ?? 'base'} failed: ${failureSummary(run.stderr || run.stdout)}`, run.stderr, ExitCode.RehearsalFailed);
     return `${direction} to ${revision ?? 'base'} in ${run.durationMs} ms`;
   };
   const fingerprint = (db: DbTarget) => withClient(db, inspect, (client) => schemaFingerprint(client));

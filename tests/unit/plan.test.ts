@@ -45,3 +45,23 @@ describe('alembic output parsing', () => {
     expect(() => parseAlembicHistory('(a, b) -> c (head) (mergepoint), merge\n')).toThrow(/linear/);
   });
 });
+
+describe('failureSummary', () => {
+  it('picks the exception line out of a Python traceback', async () => {
+    const { failureSummary } = await import('../../src/exec/process.js');
+    const traceback = [
+      'INFO  [alembic.runtime.migration] Running upgrade 003 -> 004, broken',
+      'Traceback (most recent call last):',
+      '  File "x.py", line 1, in <module>',
+      'psycopg2.errors.DivisionByZero: division by zero',
+      '',
+      'The above exception was the direct cause of the following exception:',
+      'sqlalchemy.exc.DataError: (psycopg2.errors.DivisionByZero) division by zero',
+      '[SQL: ALTER TABLE users ADD COLUMN oops integer NOT NULL DEFAULT 1/0]',
+      '(Background on this error at: https://sqlalche.me/e/20/9h9h)',
+    ].join('\n');
+    expect(failureSummary(traceback)).toBe('sqlalchemy.exc.DataError: (psycopg2.errors.DivisionByZero) division by zero');
+    expect(failureSummary('psql:x.sql:3: ERROR:  relation "t" does not exist\n')).toContain('relation "t" does not exist');
+    expect(failureSummary('just one line')).toBe('just one line');
+  });
+});
