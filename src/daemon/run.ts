@@ -1,6 +1,6 @@
 import type { RunContext } from '../context.js';
 import { registerSecret } from '../util/redact.js';
-import { startDaemon, type StopResult } from './daemon.js';
+import { startDaemon, type Daemon, type StopResult } from './daemon.js';
 import { cronScheduler, systemClock } from './scheduler.js';
 
 export interface DaemonRunOptions {
@@ -24,35 +24,48 @@ export async function runDaemon(context: RunContext, options: DaemonRunOptions =
   const signals = options.signals ?? process;
   const token = process.env[settings.daemon.tokenEnv] || undefined;
   registerSecret(token);
-  const daemon = await startDaemon({
-    settings,
-    target: context.target(),
-    migrator: context.migrator(),
-    logger,
-    applicationName: context.applicationName,
-    logFile: context.logFile,
-    scheduler: cronScheduler(logger, settings.daemon.timezone),
-    clock: systemClock,
-    ...(token ? { token } : {}),
-    ...(options.port !== undefined ? { port: options.port } : {}),
-  });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals) => {
+
+  // Listening before anything starts: a signal that came during startup would otherwise kill the
+  // process on the spot (the default action), in the middle of a job started on start-up.
+  let daemon: Daemon | undefined;
+  let onSignal: (received: NodeJS.Signals) => void = () => undefined;
+  const hurry = () => {
+    logger.warn('second signal: cancelling running jobs now');
+    daemon?.hurry();
+  };
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (received) => {
       signals.off('SIGTERM', onSignal);
       signals.off('SIGINT', onSignal);
-      const hurry = () => {
-        logger.warn('second signal: cancelling running jobs now');
-        daemon.hurry();
-      };
       signals.on('SIGTERM', hurry);
       signals.on('SIGINT', hurry);
       resolve(received);
     };
-    signals.on('SIGTERM', onSignal);
-    signals.on('SIGINT', onSignal);
   });
-  logger.info({ signal }, 'shutting down');
-  const result = await daemon.stop();
-  logger.info({ cancelled: result.cancelled.join(',') || 'none' }, 'daemon stopped');
-  return { url: daemon.url, signal, ...result };
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  try {
+    daemon = await startDaemon({
+      settings,
+      target: context.target(),
+      migrator: context.migrator(),
+      logger,
+      applicationName: context.applicationName,
+      logFile: context.logFile,
+      scheduler: cronScheduler(logger, settings.daemon.timezone),
+      clock: systemClock,
+      ...(token ? { token } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
+    });
+    const signal = await stopRequested;
+    logger.info({ signal }, 'shutting down');
+    const result = await daemon.stop();
+    logger.info({ cancelled: result.cancelled.join(',') || 'none' }, 'daemon stopped');
+    return { url: daemon.url, signal, ...result };
+  } finally {
+    for (const listener of [onSignal, hurry]) {
+      signals.off('SIGTERM', listener);
+      signals.off('SIGINT', listener);
+    }
+  }
 }
