@@ -174,6 +174,16 @@ const safetySchema = z.strictObject({
   sqlFiles: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
 
+/** Thresholds of the preflight checks (src/preflight/); long transactions use pipeline.longTransactionSeconds. */
+const preflightSchema = z.strictObject({
+  /** Sessions idle inside a transaction for at least this long are listed: they hold their locks while doing nothing. */
+  idleInTransactionSeconds: z.number().min(0).default(5),
+  /** What the sessions checks report when they list a session that would block DDL. */
+  blockingSessions: z.enum(['warn', 'fail']).default('warn'),
+  /** A replica replaying further behind than this is a warning. */
+  maxReplicationLagSeconds: z.number().min(0).default(30),
+});
+
 export const configFileSchema = z.strictObject({
   databaseUrl: z.string().optional(),
   env: z.enum(ENVIRONMENTS).optional(),
@@ -192,6 +202,7 @@ export const configFileSchema = z.strictObject({
   notifications: notificationsSchema.default(notificationsSchema.parse({})),
   policy: policySchema.default(policySchema.parse({})),
   safety: safetySchema.default(safetySchema.parse({})),
+  preflight: preflightSchema.default(preflightSchema.parse({})),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
@@ -203,3 +214,4 @@ export type DaemonConfig = z.infer<typeof daemonSchema>;
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type SafetyConfig = z.infer<typeof safetySchema>;
+export type PreflightConfig = z.infer<typeof preflightSchema>;
