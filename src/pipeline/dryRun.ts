@@ -6,6 +6,8 @@ import { migrationSteps } from './migrationRun.js';
 import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
 import type { MigrationRunOptions, MigrationRunState, Plan } from './state.js';
+import type { LintFinding } from '../lint/index.js';
+import { destructiveLines } from './safety.js';
 
 export interface DryRunPlan {
   readonly database: string;
@@ -15,6 +17,8 @@ export interface DryRunPlan {
   readonly sql: string | null;
   readonly backup: { readonly estimatedBytes: number; readonly freeBytes: number; readonly serverVersion: string; readonly pgDumpVersion: string } | { readonly refused: string } | null;
   readonly warnings: readonly string[];
+  readonly findings: readonly LintFinding[];
+  readonly destructive: readonly string[];
 }
 
 function mib(bytes: number): string {
@@ -38,6 +42,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     names: { tool: context.applicationName, rehearsal: `${context.applicationName}/rehearsal`, lock: `${context.applicationName}/lock`, inspect: `${context.applicationName}/inspect` },
     interrupt: new AbortController(),
     warnings: [],
+    findings: [],
   };
   await preflight(state);
   const plan = state.plan;
@@ -57,6 +62,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     lock: 'session advisory lock on a dedicated connection (pg_try_advisory_lock, polled); "before" snapshot',
     backup: backup && 'estimatedBytes' in backup ? `pg_dump (${context.settings.backup.format}) of ~${mib(backup.estimatedBytes)} into ${context.settings.backupDir} (${mib(backup.freeBytes)} free), then verified` : 'pg_dump, then verified',
     rehearsal: 'restore the backup into a scratch database, run the same migration there, validate, trace locks and rewrites; drop the scratch database',
+    policy: `judge what the rehearsal measured: ACCESS EXCLUSIVE held over ${context.settings.policy.lockBudgetMs} ms or a rewrite of a table over ${context.settings.policy.rewriteRowLimit} rows ${context.settings.env === 'production' ? 'refuses the run' : 'is a warning'}`,
     migrate: `run the tool against production with lock_timeout=${pipeline.lockTimeoutMs} ms and a ${pipeline.timeoutSeconds} s limit`,
     validate: 'revision, schema equal to the rehearsal, no NOT VALID constraint or invalid index, critical tables, smoke queries',
   };
@@ -68,6 +74,8 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     sql,
     backup,
     warnings: state.warnings,
+    findings: state.findings,
+    destructive: destructiveLines(state),
   };
 }
 
@@ -80,6 +88,12 @@ export function renderDryRun(plan: DryRunPlan): string {
   plan.steps.forEach((step, index) => lines.push(`  ${index + 1}. ${step.name}: ${step.what}`));
   if (plan.backup && 'refused' in plan.backup) lines.push('', `Backup would be refused: ${plan.backup.refused}`);
   for (const warning of plan.warnings) lines.push(`WARNING: ${warning}`);
+  if (plan.destructive.length > 0) lines.push('', 'Destroys data:', ...plan.destructive.map((line) => `  ${line}`));
+  const advice = plan.findings.filter((finding) => finding.source !== 'destructive');
+  if (advice.length > 0) {
+    lines.push('', 'Safety findings (static analysis: advice; the rehearsal measures):');
+    for (const finding of advice) lines.push(`  ${finding.severity.toUpperCase().padEnd(5)} ${finding.rule}${finding.migration ? ` [${finding.migration}]` : ''}: ${finding.message}${finding.link ? ` (${finding.link})` : ''}`);
+  }
   if (plan.sql) lines.push('', 'SQL:', plan.sql.trimEnd());
   return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import { backUp, lockAndSnapshot, migrateProduction, releaseLock, validateProduc
 import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
+import { judgeMeasurements } from './safety.js';
 import { rollBack } from './rollback.js';
 import { runSteps, type Step } from './runner.js';
 import type { RunStatus } from './journal.js';
@@ -50,6 +51,7 @@ export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunS
             ? 'needs the pre-migration backup, skipped by --skip-backup'
             : undefined,
     },
+    { name: 'policy', run: judgeMeasurements, failureCode: ExitCode.Refused, skipWhen: (state) => (state.rehearsal ? undefined : 'no rehearsal: nothing measured') },
     { name: 'migrate', run: migrateProduction, failureCode: ExitCode.NeedsHuman, undo: (state) => rollBack(state) },
     { name: 'validate', run: validateProduction, failureCode: ExitCode.NeedsHuman },
   ];
@@ -93,6 +95,7 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
     },
     interrupt: new AbortController(),
     warnings: [],
+    findings: [],
   };
   recorder.detail('database', target.database);
   if (options.reason) recorder.detail('reason', options.reason);

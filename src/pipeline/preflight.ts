@@ -6,6 +6,7 @@ import { RefusedError, UsageError } from '../errors.js';
 import { pendingDowngrades, pendingUpgrades, resolveTarget } from '../migrators/plan.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
+import { analyseMigrations, destructiveLines } from './safety.js';
 import type { MigrationRunState, Plan } from './state.js';
 
 /** Resolves the target and the migrations to run from the database's current state. */
@@ -66,9 +67,14 @@ export async function preflight(state: MigrationRunState): Promise<StepResult> {
     state.recorder.detail('backupPreflight', room);
   }
 
+  await analyseMigrations(state);
+  const destroys = destructiveLines(state);
+  for (const line of destroys) context.logger.warn({ destructive: true }, line);
+
   if (production && !options.dryRun && !settings.yes) {
-    if (!canPrompt()) throw new RefusedError(`production run needs --yes or a terminal to confirm: ${describePlan(state, plan)}`);
-    if (!(await confirm(`About to ${describePlan(state, plan)}.`))) throw new RefusedError('not confirmed');
+    const losses = destroys.length > 0 ? ` It destroys data: ${destroys.join('; ')}` : '';
+    if (!canPrompt()) throw new RefusedError(`production run needs --yes or a terminal to confirm: ${describePlan(state, plan)}.${losses}`);
+    if (!(await confirm(`About to ${describePlan(state, plan)}.${losses}${losses ? '.' : ''}`))) throw new RefusedError(`not confirmed.${losses}`);
   }
   return { detail: describePlan(state, plan) };
 }

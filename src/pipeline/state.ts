@@ -8,6 +8,7 @@ import type { Migration, Migrator } from '../migrators/types.js';
 import type { TableActivity } from '../validation/data.js';
 import type { CheckResult } from '../validation/checks.js';
 import type { SchemaFingerprint } from '../validation/fingerprint.js';
+import type { DestructiveChange, LintFinding } from '../lint/index.js';
 import type { RunRecorder } from './recorder.js';
 import type { RunLock } from './runLock.js';
 import type { Snapshot } from './snapshot.js';
@@ -100,4 +101,7 @@ export interface MigrationRunState {
   production?: ToolRunRecord;
   validation?: CheckResult[];
   rollback?: RollbackRecord;
+  /** The safety analysis: static findings, destructive changes with row counts, code references, and the rehearsal's measured findings. */
+  findings: LintFinding[];
+  destructive?: readonly DestructiveChange[];
 }
