@@ -7,6 +7,7 @@ import { createBackup, verifyBackup, type BackupManifest } from '../../src/backu
 import { describeTarget, parseDatabaseUrl } from '../../src/db/target.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { writeJournal, type RunJournal } from '../../src/pipeline/journal.js';
+import { acquireRunLock } from '../../src/pipeline/runLock.js';
 import { createTestDatabase, urlFor, withAdmin, type TestDatabase } from '../harness/db.js';
 import { makeProject } from '../harness/project.js';
 import { inProcessDaemon, parsePrometheus, webhookReceiver, type InProcessDaemon } from './support.js';
@@ -83,6 +84,35 @@ describe('retention job driven by an injected clock', () => {
     // The newest verified backup is `verified`; its age is measured on the injected clock (40 days on).
     expect(metrics.get('orchestrate_backup_newest_verified_age_seconds')).toBeGreaterThan(39 * 86_400);
     expect(running.scheduler.expression('retention')).toBe('0 3 * * *');
+  });
+});
+
+describe('scheduled backup job', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('dbak');
+    await db.query('CREATE TABLE items AS SELECT g AS id FROM generate_series(1, 1000) g');
+  });
+  afterAll(() => db.drop());
+
+  it('skips its tick while a migration holds the run lock, and takes a verified backup otherwise', async () => {
+    const project = makeProject('alembic-project', { daemon: { port: 0, ...only('backup') } });
+    running = await inProcessDaemon(project.dir, db.url);
+    const backupDir = running.settings.backupDir;
+    const lock = await acquireRunLock(parseDatabaseUrl(db.url), 'orchestrate/migrating', 0);
+    try {
+      await running.tick('backup');
+      expect(running.daemon.runners.get('backup')?.state()).toMatchObject({ lastOutcome: 'succeeded', lastSummary: 'skipped: a migration run holds the lock' });
+      expect(existsSync(backupDir) ? readdirSync(backupDir) : []).toEqual([]);
+    } finally {
+      await lock.release();
+    }
+    await running.tick('backup');
+    const manifests = readdirSync(backupDir).filter((name) => name.endsWith('.json'));
+    expect(manifests).toHaveLength(1);
+    const manifest = JSON.parse(readFileSync(path.join(backupDir, manifests[0] ?? ''), 'utf8')) as BackupManifest;
+    expect(manifest).toMatchObject({ reason: 'scheduled', revision: null, verification: { ok: true } });
+    expect(manifest.runId).toBe(running.daemon.runners.get('backup')?.state().lastRunId);
   });
 });
 
