@@ -1,6 +1,7 @@
 import type { RunContext } from '../context.js';
 import { describeTarget } from '../db/target.js';
 import { ExitCode, errorMessage } from '../errors.js';
+import { notifyRunFinished } from '../notify/index.js';
 import { whoRanIt, writeRunReport, type RunReport } from '../report/runReport.js';
 import { backUp, lockAndSnapshot, migrateProduction, releaseLock, validateProduction } from './production.js';
 import { preflight } from './preflight.js';
@@ -100,7 +101,7 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
   recorder.detail('database', target.database);
   if (options.reason) recorder.detail('reason', options.reason);
 
-  const outcome = await withInterruptHandler(state.interrupt, context.logger, () => runSteps(steps, state, recorder));
+  const outcome = await withInterruptHandler(state.interrupt, context.logger, () => runSteps(steps, state, recorder, state.interrupt.signal));
   const status = OUTCOMES[outcome.exitCode] ?? 'failed';
   const message = summarise(state, outcome.exitCode, outcome.failedStep, outcome.error, outcome.undo?.detail, outcome.stoppedEarly);
   recorder.finish(status, outcome.exitCode);
@@ -149,5 +150,19 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
   });
   const log = outcome.exitCode === ExitCode.Success ? context.logger.info.bind(context.logger) : context.logger.error.bind(context.logger);
   log({ exitCode: outcome.exitCode, outcome: status, report: reportFiles.markdown }, message);
+  // Bounded by its own time budget and never throws: a dead webhook cannot change the run's outcome.
+  await notifyRunFinished(context.settings, context.logger, {
+    runId: context.runId,
+    command: options.command,
+    outcome: status,
+    exitCode: outcome.exitCode,
+    database: report.database,
+    env: report.env,
+    startedAt: report.startedAt,
+    finishedAt: report.finishedAt,
+    durationMs: report.durationMs,
+    reportPath: reportFiles.markdown,
+    message,
+  });
   return { exitCode: outcome.exitCode, outcome: status, message, report, reportFiles };
 }

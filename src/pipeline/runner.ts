@@ -48,7 +48,7 @@ function failureCode(error: unknown, step: Step<unknown>): ExitCode {
  * Runs the steps in order, recording each in the journal. On a failure, the undos of the failed step
  * and of every step before it run newest first; cleanups of every step that started always run.
  */
-export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder: RunRecorder): Promise<PipelineOutcome> {
+export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder: RunRecorder, interrupt?: AbortSignal): Promise<PipelineOutcome> {
   const started: Step<S>[] = [];
   let failure: { step: Step<S>; index: number; error: unknown } | undefined;
   let stoppedEarly = false;
@@ -56,6 +56,13 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder:
     if (stoppedEarly) {
       recorder.skip(step.name, 'nothing to do');
       continue;
+    }
+    if (interrupt?.aborted) {
+      // Stopped between steps: what already ran is undone as after a failure of the previous step.
+      const error = new OrchestrateError(`interrupted before ${step.name}`, ExitCode.Refused);
+      recorder.skip(step.name, 'interrupted');
+      failure = { step: { name: 'interrupt', run: () => Promise.resolve(undefined), failureCode: ExitCode.Refused }, index: index - 1, error };
+      break;
     }
     const skipReason = step.skipWhen?.(state);
     if (skipReason) {
@@ -77,7 +84,9 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder:
 
   let undo: UndoResult | undefined;
   if (failure) {
-    for (const step of steps.slice(failure.index + 1)) recorder.skip(step.name, `not run: ${failure.step.name} failed`);
+    for (const step of steps.slice(failure.index + 1)) {
+      if (recorder.step(step.name).status === 'pending') recorder.skip(step.name, `not run: ${failure.step.name} failed`);
+    }
     for (const step of steps.slice(0, failure.index + 1).reverse()) {
       if (!step.undo || !started.includes(step)) continue;
       const name = `undo ${step.name}`;
