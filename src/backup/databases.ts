@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent } from '../db/client.js';
+import { UsageError } from '../errors.js';
 import type { DatabaseSettings } from './types.js';
 
 const MAX_IDENTIFIER_BYTES = 63;
+
+/** PostgreSQL would silently truncate a longer name, and the restore would then look for the wrong database. */
+export function assertDatabaseName(name: string, what: string): void {
+  if (name === '' || name.includes('\0') || Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+    throw new UsageError(`${what} "${name}" is not a usable database name (1-${MAX_IDENTIFIER_BYTES} bytes)`);
+  }
+}
 
 function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;

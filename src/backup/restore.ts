@@ -4,7 +4,7 @@ import { ExitCode, OrchestrateError, RefusedError, ToolError, UsageError, errorM
 import { parseToolVersion, pgProgram, toolVersion } from '../exec/pgDump.js';
 import { pgRestoreList, runPgRestore } from '../exec/pgRestore.js';
 import { databaseExists, tableEstimates, withMaintenance } from './catalog.js';
-import { createDatabaseSql, dropDatabase, renameDatabase, siblingName } from './databases.js';
+import { assertDatabaseName, createDatabaseSql, dropDatabase, renameDatabase, siblingName } from './databases.js';
 import { startProgress } from './progress.js';
 import { readManifest, recordVerification } from './store.js';
 import { toolFailure } from './toolFailure.js';
@@ -48,15 +48,24 @@ async function checkedManifest(ctx: BackupContext, id: string): Promise<{ manife
 }
 
 const RESTORE_ACTION = /^pg_restore: (creating |processing data for table |executing |restoring )/;
+const FINISHED_ITEM = /^pg_restore: finished item /;
 
-/** Counts the items pg_restore -v reports as done; each TOC entry prints one action line, serial or parallel. */
+/**
+ * Counts the TOC entries pg_restore --verbose reports as done. Serially each entry prints one action
+ * line when it runs; inside the parallel loop an action line means started, so `finished item` counts.
+ */
 function actionCounter(onCount: (count: number) => void): (chunk: string) => void {
   let partial = '';
   let count = 0;
+  let parallel = false;
   return (chunk) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) if (RESTORE_ACTION.test(line)) count += 1;
+    for (const line of lines) {
+      if (line.startsWith('pg_restore: entering main parallel loop')) parallel = true;
+      else if (line.startsWith('pg_restore: finished main parallel loop')) parallel = false;
+      else if (parallel ? FINISHED_ITEM.test(line) : RESTORE_ACTION.test(line)) count += 1;
+    }
     onCount(count);
   };
 }
@@ -71,6 +80,7 @@ async function tocEntries(program: string, archive: string): Promise<number | un
 async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, program: string, into: DbTarget, options: RestoreOptions): Promise<void> {
   const { settings, logger } = ctx;
   const where = describeTarget(into);
+  assertDatabaseName(into.database, 'restore target');
   await withReadableArchive(settings.backupDir, manifest, async (archive) => {
     const total = await tocEntries(program, archive);
     await withMaintenance(into, ctx.applicationName, async (client) => {
@@ -146,7 +156,10 @@ export async function replaceDatabase(ctx: BackupContext, id: string, target: Db
   const { logger } = ctx;
   const { manifest, program } = await checkedManifest(ctx, id);
   const keep = options.keepReplacedAs;
-  if (keep !== undefined && (keep === '' || keep === target.database)) throw new UsageError(`cannot keep the replaced database as "${keep}"`);
+  if (keep !== undefined) {
+    assertDatabaseName(keep, 'the name to keep the replaced database as');
+    if (keep === target.database) throw new UsageError(`cannot keep the replaced database as "${keep}": that is its own name`);
+  }
   await withMaintenance(target, ctx.applicationName, async (client) => {
     if (!(await databaseExists(client, target.database))) throw new RefusedError(`database "${target.database}" does not exist: there is nothing to replace`);
     if (keep !== undefined && (await databaseExists(client, keep))) throw new RefusedError(`database "${keep}" already exists: choose another name to keep the replaced database`);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { UsageError, errorMessage } from '../errors.js';
+import { RefusedError, UsageError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
 import { redactDeep } from '../util/redact.js';
 import { BACKUP_REASONS, type BackupManifest, type BackupVerification } from './types.js';
@@ -138,7 +138,8 @@ export async function readManifest(backupDir: string, id: string): Promise<Backu
     try {
       return parseManifest(file);
     } catch (error) {
-      throw new UsageError(`backup ${id}: ${errorMessage(error)}`, { cause: error });
+      // The backup exists but cannot be trusted: a refusal, not a typo.
+      throw new RefusedError(`backup ${id}: ${errorMessage(error)}`, { cause: error });
     }
   }
   const named = (await listBackups(backupDir)).manifests.filter((manifest) => manifest.name === id);

@@ -13,6 +13,7 @@ import {
   type TableRows,
 } from '../backup/index.js';
 import { databaseExists, withMaintenance } from '../backup/catalog.js';
+import { assertDatabaseName } from '../backup/databases.js';
 import type { RunContext } from '../context.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, RefusedError, UsageError, errorMessage } from '../errors.js';
@@ -126,6 +127,8 @@ async function restoreOver(context: RunContext, manifest: BackupManifest, into: 
 
 async function restore(context: RunContext, args: RestoreArgs): Promise<CommandOutcome> {
   const target = context.target();
+  if (args.into !== undefined) assertDatabaseName(args.into, '--into');
+  if (args.keepReplacedAs !== undefined) assertDatabaseName(args.keepReplacedAs, '--keep-replaced-as');
   const into = withDatabase(target, args.into ?? target.database);
   const manifest = await assertBackupRestorable(context, args.id);
   if (!args.allowSource && (await restoringIntoSource(context, manifest, into))) {
