@@ -54,3 +54,11 @@ export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
     ...(spec.onStderr ? { onStderr: spec.onStderr } : {}),
   });
 }
+
+/**
+ * The SQL of the schema entries named in `listFile` (lines of `pgRestoreList` output), on stdout.
+ * Reads definitions only, never table data, and connects to no database.
+ */
+export function pgRestoreSchemaScript(program: string, archive: string, listFile: string): Promise<ProgramRun> {
+  return runProgram({ program, args: ['--schema-only', `--use-list=${listFile}`, '--file=-', archive] });
+}
