@@ -1,11 +1,14 @@
 import type { Settings } from '../config/settings.js';
 import { APPLICATION_NAME_PREFIX } from '../context.js';
+import { withClient } from '../db/client.js';
+import { stopBackends } from '../db/sessions.js';
 import { describeTarget, type DbTarget } from '../db/target.js';
 import { RefusedError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Migrator } from '../migrators/types.js';
 import { notifyRunFinished } from '../notify/index.js';
 import { readAudit } from '../report/audit.js';
+import { redact } from '../util/redact.js';
 import { healthReport, probeDatabase, type HealthReport } from './health.js';
 import { backupInventory } from './inventory.js';
 import { JobRunner, type Job, type JobFinished, type JobName } from './jobRunner.js';
@@ -165,6 +168,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   logger.info({ url: server.url, jobs: jobs.map(({ job }) => job.name).join(',') || 'none' }, 'daemon listening');
 
+  /**
+   * A cancelled job's children are gone, but their server backends may still be running (pg_dump
+   * queued for a lock, a migration tool's statement): killing a client does not stop them.
+   */
+  const stopJobBackends = async (runId: string | undefined) => {
+    if (!runId) return;
+    try {
+      const stopped = await withClient(target, options.applicationName, (client) => stopBackends(client, `${APPLICATION_NAME_PREFIX}${runId}`));
+      if (stopped.cancelled.length + stopped.terminated.length > 0) logger.warn({ jobRunId: runId, cancelled: stopped.cancelled.join(','), terminated: stopped.terminated.join(',') }, 'stopped the cancelled job\'s server backends');
+    } catch (error) {
+      logger.warn({ jobRunId: runId, error: redact(errorMessage(error)) }, 'could not check for the cancelled job\'s server backends');
+    }
+  };
+
   let stopping: Promise<StopResult> | undefined;
   return {
     url: server.url,
@@ -182,10 +199,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const settled = await Promise.all([...runners.values()].map(async (runner) => ({ runner, wasRunning: runner.state().running, stopped: await runner.close(graceMs, CLEANUP_MS) })));
         await Promise.all([...notifications]);
         await server.close();
-        const cancelled = settled.filter(({ runner, wasRunning }) => wasRunning && runner.state().lastOutcome === 'cancelled').map(({ runner }) => runner.name);
-        const abandoned = settled.filter(({ stopped }) => !stopped).map(({ runner }) => runner.name);
-        if (abandoned.length > 0) logger.error({ jobs: abandoned.join(',') }, 'jobs did not stop after being cancelled; leaving anyway');
-        return { cancelled, abandoned };
+        const cancelled = settled.filter(({ runner, wasRunning, stopped }) => wasRunning && stopped && runner.state().lastOutcome === 'cancelled').map(({ runner }) => runner);
+        const abandoned = settled.filter(({ stopped }) => !stopped).map(({ runner }) => runner);
+        for (const runner of [...cancelled, ...abandoned]) await stopJobBackends(runner.state().lastRunId);
+        if (abandoned.length > 0) logger.error({ jobs: abandoned.map((runner) => runner.name).join(',') }, 'jobs did not stop after being cancelled; leaving anyway');
+        return { cancelled: cancelled.map((runner) => runner.name), abandoned: abandoned.map((runner) => runner.name) };
       })();
       return stopping;
     },

@@ -70,10 +70,34 @@ describe('SIGTERM during a job', () => {
       expect(String(result.stdout)).toContain('cancelled: backup');
       const files = existsSync(path.join(project.dir, 'backups')) ? readdirSync(path.join(project.dir, 'backups')) : [];
       expect(files).toEqual([]);
+      // pg_dump's backend would wait on the server for the lock long after pg_dump was killed: it was stopped too.
+      const leftovers = await db.query("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'orchestrate/%'");
+      expect(leftovers).toEqual([]);
     } finally {
       await blocker.query('ROLLBACK');
       await blocker.end();
     }
+  });
+
+  it("stops a cancelled job's server backend, which killing its client does not", async () => {
+    // A command-adapter tool whose "current" query runs long; psql dies on SIGTERM without cancelling it.
+    const project = makeProject('alembic-project', {
+      migrator: {
+        tool: 'command',
+        cwd: '.',
+        commands: { upgrade: ['true'], downgrade: ['true'], list: ['echo', '001 first'], current: ['psql', '-X', '-qAt', '-c', 'SELECT pg_sleep(120)'] },
+      },
+      daemon: { port: 0, graceSeconds: 1, jobs: jobs('pendingCheck') },
+    });
+    const daemon = startCli(['daemon'], { cwd: project.dir, env: { DATABASE_URL: db.url } });
+    await waitForLine(daemon, /job started\s+job=pendingCheck/);
+    const sleeping = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'orchestrate/%' AND query LIKE '%pg_sleep%'";
+    await expect.poll(async () => (await db.query(sleeping)).length, { timeout: 20_000 }).toBe(1);
+    daemon.kill('SIGTERM');
+    const result = await daemon;
+    expect(result.exitCode).toBe(0);
+    expect(String(result.stdout)).toContain('cancelled: pendingCheck');
+    expect(await db.query(sleeping)).toEqual([]);
   });
 
   it('cancels a long housekeeping sweep: exits 0, no partial archive, nothing removed', async () => {
