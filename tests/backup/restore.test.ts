@@ -65,7 +65,7 @@ describe('restore over an existing database', () => {
 
     expect(await tableContents(a.name)).toEqual(aNow);
     expect(await tableContents(b.name)).toEqual(aBefore);
-    expect((await databaseNames()).filter((name) => name.includes('_restoring_') || name.includes('_replaced_'))).toEqual([]);
+    expect((await databaseNames()).filter((name) => name.startsWith(`${b.name}_`))).toEqual([]);
 
     const pre = json<BackupManifest>(await cliIn(dir, a.url)('backups', 'show', report.preRestoreBackup, '--json'));
     expect(pre).toMatchObject({ reason: 'pre-restore', verification: { ok: true } });
