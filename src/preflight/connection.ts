@@ -19,8 +19,16 @@ export interface ServerFacts {
   readonly inRecovery: boolean;
 }
 
+interface Place {
+  /** user@host:port/database, for messages. */
+  readonly where: string;
+  /** host:port. */
+  readonly server: string;
+  readonly database: string;
+}
+
 /** A server we reached, or why we could not. */
-export type Reached = { readonly ok: true; readonly where: string; readonly client: pg.Client; readonly facts: ServerFacts } | { readonly ok: false; readonly where: string; readonly reason: string };
+export type Reached = (Place & { readonly ok: true; readonly client: pg.Client; readonly facts: ServerFacts }) | (Place & { readonly ok: false; readonly reason: string });
 
 /**
  * Preflight runs against production: no catalog query may queue behind another session's lock or
@@ -48,19 +56,19 @@ async function serverFacts(client: pg.Client): Promise<ServerFacts> {
 
 /** Connects with the preflight's limits and reads the server's facts; never throws. */
 export async function reach(target: DbTarget, applicationName: string): Promise<Reached> {
-  const where = describeTarget(target);
+  const place: Place = { where: describeTarget(target), server: `${target.host}:${target.port}`, database: target.database };
   let client: pg.Client;
   try {
     client = await connect(target, applicationName);
   } catch (error) {
-    return { ok: false, where, reason: redact(errorMessage(error)) };
+    return { ...place, ok: false, reason: redact(errorMessage(error)) };
   }
   try {
     await client.query(SESSION_LIMITS);
-    return { ok: true, where, client, facts: await serverFacts(client) };
+    return { ...place, ok: true, client, facts: await serverFacts(client) };
   } catch (error) {
     await client.end().catch(() => undefined);
-    return { ok: false, where, reason: `connected to ${where} but could not read the server's version and role: ${redact(errorMessage(error))}` };
+    return { ...place, ok: false, reason: `connected to ${place.where} but could not read the server's version and role: ${redact(errorMessage(error))}` };
   }
 }
 

@@ -10,11 +10,11 @@ const NAME = 'privileges:create-database';
 export function createDatabaseCheck(scratch: Reached): CheckResult {
   if (!scratch.ok) return fail(NAME, `cannot reach the scratch server: ${scratch.reason}`);
   const { facts } = scratch;
-  if (facts.superuser) return pass(NAME, `role ${facts.role} is a superuser on ${scratch.where}`);
-  if (facts.createdb) return pass(NAME, `role ${facts.role} has CREATEDB on ${scratch.where}`);
+  if (facts.superuser) return pass(NAME, `role ${facts.role} is a superuser on ${scratch.server}`);
+  if (facts.createdb) return pass(NAME, `role ${facts.role} has CREATEDB on ${scratch.server}`);
   return fail(
     NAME,
-    `role ${facts.role} on ${scratch.where} has neither SUPERUSER nor CREATEDB: it cannot create the scratch database for the rehearsal (ALTER ROLE ${facts.role} CREATEDB, or set rehearsal.scratchUrl to a server where it may)`,
+    `role ${facts.role} on ${scratch.server} has neither SUPERUSER nor CREATEDB: it cannot create the scratch database for the rehearsal (ALTER ROLE ${facts.role} CREATEDB, or set rehearsal.scratchUrl to a server where it may)`,
   );
 }
 

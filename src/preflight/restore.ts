@@ -132,7 +132,7 @@ export interface RestoreCheckInput {
  */
 export async function nonSuperuserRestoreCheck(input: RestoreCheckInput): Promise<CheckResult> {
   const restorers = [input.scratch, input.target].filter((reached): reached is Extract<Reached, { ok: true }> => reached.ok);
-  const plain = [...new Set(restorers.filter((reached) => !reached.facts.superuser).map((reached) => `${reached.facts.role} on ${reached.where}`))];
+  const plain = [...new Set(restorers.filter((reached) => !reached.facts.superuser).map((reached) => `role ${reached.facts.role} on ${reached.server}`))];
   if (plain.length === 0) {
     return pass(NAME, `restores run as a superuser (${[...new Set(restorers.map((reached) => reached.facts.role))].join(', ')}): every object can be recreated`);
   }
@@ -151,19 +151,19 @@ export async function nonSuperuserRestoreCheck(input: RestoreCheckInput): Promis
     } catch (error) {
       unreadable = `could not read the archive ${path.basename(input.archive)} (${redact(errorMessage(error))}), checked the live catalogs instead; `;
       found = await fromCatalogs(input.target.client, trustClient);
-      source = `a backup of ${input.target.where} (read from its live catalogs)`;
+      source = `database ${input.target.database} (read from its live catalogs)`;
     }
   } else {
     found = await fromCatalogs(input.target.client, trustClient);
-    source = `a backup of ${input.target.where} (read from its live catalogs)`;
+    source = `database ${input.target.database} (read from its live catalogs)`;
   }
-  const who = `${plain.join(', ')} ${plain.length === 1 ? 'is not a superuser' : 'are not superusers'}`;
+  const who = `${plain.join(' and ')} ${plain.length === 1 ? 'is not a superuser' : 'are not superusers'}`;
   if (found.length === 0) {
     const detail = `${unreadable}${who}; nothing in ${source} needs a superuser to restore`;
     return unreadable ? warn(NAME, detail) : pass(NAME, detail);
   }
   return warn(
     NAME,
-    `${unreadable}${who}, and a restore of ${source} cannot recreate ${counted(found.length, 'object')}: ${listed(found)}; the rehearsal's restore and a restore from backup stop at the first. Restore as a superuser, or drop these before the backup and recreate them by hand`,
+    `${unreadable}${who}, so a restore of ${source} cannot recreate ${counted(found.length, 'object')}: ${listed(found)}; pg_restore stops at the first (the rehearsal's restore, and any restore from backup). Restore as a superuser, or drop these before the backup and recreate them by hand after`,
   );
 }

@@ -63,9 +63,10 @@ export async function blockingSessions(client: pg.Client, settings: Settings, ow
   const long = open.filter((session) => !idlePids.has(session.pid) && (session.xactAgeSeconds ?? 0) >= settings.pipeline.longTransactionSeconds);
   const locks = await heldLocks(client, [...idle, ...long].map((session) => session.pid));
   const withLocks = (session: SessionInfo): BlockingSession => ({ ...session, locks: locks.get(session.pid) ?? {} });
+  // Without pg_read_all_stats, other roles' backends show no state (nor backend_type): count them, unseen.
   const hidden = await client.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity a
-      WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid() AND a.state IS NULL AND a.backend_type = 'client backend'`,
+      WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid() AND a.state IS NULL AND a.usename IS NOT NULL`,
   );
   return { long: long.map(withLocks), idle: idle.map(withLocks), hidden: hidden.rows[0]?.n ?? 0 };
 }

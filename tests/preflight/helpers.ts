@@ -37,10 +37,7 @@ export interface LoginRole {
   drop(): Promise<void>;
 }
 
-/**
- * A LOGIN role that is not a superuser, with a scram password and CONNECT on `databases`. Drop the
- * databases it has privileges on before the role.
- */
+/** A LOGIN role that is not a superuser, with a scram password and CONNECT on `databases`. */
 export async function createLoginRole(databases: readonly string[], attributes = ''): Promise<LoginRole> {
   const name = `pf_role_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(12).toString('hex');
@@ -57,7 +54,11 @@ export async function createLoginRole(databases: readonly string[], attributes =
       url.password = password;
       return parseDatabaseUrl(url.toString());
     },
-    drop: () => withAdmin((client) => client.query(`DROP ROLE IF EXISTS ${name}`)).then(() => undefined),
+    drop: () =>
+      withAdmin(async (client) => {
+        for (const database of databases) await client.query(`REVOKE ALL ON DATABASE "${database}" FROM ${name}`).catch(() => undefined);
+        await client.query(`DROP ROLE IF EXISTS ${name}`);
+      }),
   };
 }
 

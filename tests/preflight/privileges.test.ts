@@ -29,7 +29,7 @@ describe('privileges', () => {
   it('privileges:create-database fails for a role without CREATEDB, passes with it and for a superuser', async () => {
     const denied = named(await check(plain.target(db.name)), 'privileges:create-database');
     expect(denied.status).toBe('fail');
-    expect(denied.detail).toContain(`role ${plain.name} on ${plain.name}@`);
+    expect(denied.detail).toMatch(new RegExp(`^role ${plain.name} on [^ ]+:\\d+ has neither`));
     expect(denied.detail).toContain('has neither SUPERUSER nor CREATEDB: it cannot create the scratch database');
 
     expect(named(await check(creator.target(db.name)), 'privileges:create-database')).toMatchObject({ status: 'pass', detail: expect.stringContaining(`role ${creator.name} has CREATEDB`) });

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatabaseUrl, type DbTarget } from '../../src/db/target.js';
 import { blockingChecks } from '../../src/preflight/index.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
-import { backendPid, check, named, openSession } from './helpers.js';
+import { backendPid, check, createLoginRole, named, openSession } from './helpers.js';
 
 describe('sessions that would block DDL', () => {
   let db: TestDatabase;
@@ -76,6 +76,23 @@ describe('sessions that would block DDL', () => {
 
     await db.query('SELECT pg_cancel_backend($1)', [pid]);
     await running;
+  });
+
+  it('a role that may not see other roles\' sessions says so; with pg_read_all_stats it names them', async () => {
+    const role = await createLoginRole([db.name]);
+    try {
+      const { pid } = await idleInTransaction();
+      const unseen = named(await check(role.target(db.name), {}, { preflight: { idleInTransactionSeconds: 0 } }), 'sessions:idle-in-transaction');
+      expect(unseen.status).toBe('warn');
+      expect(unseen.detail).toBe('no visible session idle in a transaction for 0 s or longer; 1 session of other roles could not be inspected (grant pg_read_all_stats to see them)');
+
+      await db.query(`GRANT pg_read_all_stats TO ${role.name}`);
+      const seen = named(await check(role.target(db.name), {}, { preflight: { idleInTransactionSeconds: 0 } }), 'sessions:idle-in-transaction');
+      expect(seen).toMatchObject({ status: 'warn', detail: expect.stringContaining(`pid ${pid} (application "pf-idle-app"`) });
+      expect(seen.detail).not.toContain('could not be inspected');
+    } finally {
+      await role.drop();
+    }
   });
 
   it('our own sessions (the checks\' application_name) are never listed', async () => {
