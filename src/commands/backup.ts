@@ -2,13 +2,14 @@ import type { CommandModule } from 'yargs';
 import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.js';
 import { formatBytes } from '../backup/progress.js';
 import { ExitCode } from '../errors.js';
+import { acquireRunLock } from '../pipeline/runLock.js';
 import { runCommand, type GlobalArgs } from './shared.js';
 
 type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
 
 export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'backup',
-  describe: 'dump the database into the backup store (archive + manifest, mode 0600), then verify it',
+  describe: 'dump the database into the backup store (archive + manifest, mode 0600) under the migration lock, then verify it',
   builder: (yargs) =>
     yargs
       .option('name', { type: 'string', requiresArg: true, describe: 'a label for the backup (letters, digits, . _ -); usable instead of its id' })
@@ -16,8 +17,16 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   handler: (args) =>
     runCommand({ name: 'backup', args }, async (context) => {
       const target = context.target();
-      const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
-      const manifest = await createBackup(context, target, { reason: 'manual', revision, ...(args.name !== undefined ? { name: args.name } : {}) });
+      // pg_dump's ACCESS SHARE locks would make a concurrent migration's DDL queue and time out half-way:
+      // hold the migration run lock while dumping, as the pipeline and the daemon do.
+      const lock = await acquireRunLock(target, context.applicationName, context.settings.pipeline.lockWaitSeconds);
+      let manifest;
+      try {
+        const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
+        manifest = await createBackup(context, target, { reason: 'manual', revision, ...(args.name !== undefined ? { name: args.name } : {}) });
+      } finally {
+        await lock.release();
+      }
       const verification = args.verify ? await verifyBackup(context, manifest.id) : undefined;
       const ok = verification?.ok ?? true;
       const status = verification === undefined ? 'not verified' : ok ? 'verified' : `FAILED verification: ${verification.problems.join('; ')}`;

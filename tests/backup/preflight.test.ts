@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { preflightBackup } from '../../src/backup/index.js';
+import { runLockKey } from '../../src/pipeline/runLock.js';
 import { parseDatabaseUrl } from '../../src/db/target.js';
 import { RefusedError } from '../../src/errors.js';
 import { createTestDatabase, withAdmin, type TestDatabase } from '../harness/db.js';
@@ -50,6 +52,21 @@ describe('backup preflight', () => {
     const result = await cliIn(dir, source.url)('backup', '--backup-dir', 'not-a-dir/backups');
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toMatch(/backup directory .*not-a-dir\/backups is not writable/);
+  });
+
+  it('a migration holding the run lock: exit 4, nothing dumped', async () => {
+    const holder = new pg.Client({ connectionString: source.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1::bigint)', [runLockKey(source.name).toString()]);
+      const dir = makeStore();
+      const result = await cliIn(dir, source.url)('backup');
+      expect(result.exitCode).toBe(4);
+      expect(result.stderr).toContain('another run holds the migration lock');
+      expect(existsSync(path.join(dir, 'backups')) ? readdirSync(path.join(dir, 'backups')) : []).toEqual([]);
+    } finally {
+      await holder.end();
+    }
   });
 
   it('reports versions, the estimate and the free space to the pipeline', async () => {

@@ -1,8 +1,10 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackup, replaceDatabase, restoreIntoNewDatabase, restoringIntoSource, type BackupManifest } from '../../src/backup/index.js';
 import { parseDatabaseUrl, withDatabase } from '../../src/db/target.js';
 import { RefusedError } from '../../src/errors.js';
 import { readJournals } from '../../src/pipeline/journal.js';
+import { runLockKey } from '../../src/pipeline/runLock.js';
 import { readAudit } from '../../src/report/audit.js';
 import { createTestDatabase, databaseExists, urlFor, withAdmin, type TestDatabase } from '../harness/db.js';
 import { cliIn, contextFor, databaseNames, json, makeStore, tableContents } from './helpers.js';
@@ -45,6 +47,21 @@ describe('restore over an existing database', () => {
     expect(await tableContents(b.name)).toEqual(before);
     const list = json<{ backups: BackupManifest[] }>(await cliIn(dir, a.url)('backups', 'list', '--json'));
     expect(list.backups.map((m) => m.id)).toEqual([backupOfA.id]);
+  });
+
+  it('while a migration holds the run lock on B: exit 4, B unchanged, no pre-restore backup', async () => {
+    const before = await tableContents(b.name);
+    const holder = new pg.Client({ connectionString: b.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1::bigint)', [runLockKey(b.name).toString()]);
+      const result = await cliIn(dir, a.url)('restore', backupOfA.id, '--into', b.name, '--yes');
+      expect(result.exitCode).toBe(4);
+    } finally {
+      await holder.end();
+    }
+    expect(await tableContents(b.name)).toEqual(before);
+    expect(json<{ backups: BackupManifest[] }>(await cliIn(dir, a.url)('backups', 'list', '--json')).backups).toHaveLength(1);
   });
 
   it("restores A's backup into B: B gets A's rows, A is untouched, B's old state is kept in a verified pre-restore backup", async () => {
