@@ -1,11 +1,12 @@
-import { quoteIdent, withClient } from '../db/client.js';
+import { withClient } from '../db/client.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
-import { ExitCode, OrchestrateError, RefusedError, ToolError, UsageError, errorMessage } from '../errors.js';
+import { RefusedError, ToolError, UsageError, errorMessage } from '../errors.js';
 import { parseToolVersion, pgProgram, toolVersion } from '../exec/pgDump.js';
 import { pgRestoreList, runPgRestore } from '../exec/pgRestore.js';
 import { databaseExists, tableEstimates, withMaintenance } from './catalog.js';
-import { assertDatabaseName, createDatabaseSql, dropDatabase, renameDatabase, siblingName } from './databases.js';
+import { assertDatabaseName, createDatabaseSql, dropDatabase, siblingName } from './databases.js';
 import { startProgress } from './progress.js';
+import { swapDatabases } from './swap.js';
 import { readManifest, recordVerification } from './store.js';
 import { toolFailure } from './toolFailure.js';
 import type { BackupContext, BackupManifest } from './types.js';
@@ -175,39 +176,7 @@ export async function replaceDatabase(ctx: BackupContext, id: string, target: Db
     throw error;
   }
 
-  await withMaintenance(target, ctx.applicationName, async (client) => {
-    const owner = (await client.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [target.database])).rows[0]?.owner;
-    const aside = keep ?? siblingName(target.database, 'replaced');
-    try {
-      await renameDatabase(client, target.database, aside);
-    } catch (error) {
-      await dropDatabase(client, restored.database).catch(() => undefined);
-      throw new RefusedError(`could not take database "${target.database}" out of service, nothing was replaced: ${errorMessage(error)}`, { cause: error });
-    }
-    try {
-      await renameDatabase(client, restored.database, target.database);
-    } catch (error) {
-      try {
-        await renameDatabase(client, aside, target.database);
-      } catch (backError) {
-        throw new OrchestrateError(
-          `database "${target.database}" was renamed to "${aside}" and neither the restored copy "${restored.database}" nor the original could be put back under its name: ${errorMessage(backError)}`,
-          ExitCode.NeedsHuman,
-          { cause: error },
-        );
-      }
-      await dropDatabase(client, restored.database).catch(() => undefined);
-      throw new ToolError(`could not rename the restored copy to "${target.database}", the original was put back: ${errorMessage(error)}`, '', ExitCode.Internal, { cause: error });
-    }
-    if (owner) {
-      await client.query(`ALTER DATABASE ${quoteIdent(target.database)} OWNER TO ${quoteIdent(owner)}`).catch((error: unknown) => {
-        logger.warn({ owner, error: errorMessage(error) }, `the restored database is owned by ${target.user}, not ${owner}: ${errorMessage(error)}`);
-      });
-    }
-    if (keep === undefined) {
-      await dropDatabase(client, aside).catch((error: unknown) => logger.warn({ database: aside, error: errorMessage(error) }, `could not drop the replaced database ${aside}: drop it by hand`));
-    }
-  });
+  await swapDatabases(ctx, target, restored.database, keep);
   recordRestored(ctx, manifest);
   const durationMs = Math.round(performance.now() - started);
   logger.info({ event: 'restore.replaced', id: manifest.id, database: describeTarget(target), keptAs: keep ?? null, durationMs }, `database ${describeTarget(target)} replaced by backup ${manifest.id}`);
