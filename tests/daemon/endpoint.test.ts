@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../harness/cli.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { makeProject, type TestProject } from '../harness/project.js';
-import { httpGet, parsePrometheus } from './support.js';
+import { httpGet, parsePrometheus, sigterm } from './support.js';
 
 const TOKEN = 'daemon-test-token-5a1d';
 
@@ -91,7 +91,7 @@ describe('orchestrate daemon as a real process', () => {
     expect(body.database.ok).toBe(false);
     expect(body.reasons.join('\n')).toMatch(new RegExp(`database .*${db.name}.* unreachable: .*does not exist`));
 
-    daemon.kill('SIGTERM');
+    sigterm(daemon);
     const result = await daemon;
     expect(result.exitCode).toBe(0);
     expect(String(result.stdout)).toContain('daemon stopped on SIGTERM');

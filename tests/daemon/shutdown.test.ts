@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli } from '../harness/cli.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { makeProject } from '../harness/project.js';
+import { sigterm } from './support.js';
 
 const DAY = 86_400_000;
 
@@ -39,7 +40,7 @@ describe('SIGTERM during a job', () => {
     const project = makeProject('alembic-project', { daemon: { port: 0, graceSeconds: 60, jobs: jobs('backup') } });
     const daemon = startCli(['daemon'], { cwd: project.dir, env: { DATABASE_URL: db.url } });
     await waitForLine(daemon, /job started\s+job=backup/);
-    daemon.kill('SIGTERM');
+    sigterm(daemon);
     const result = await daemon;
     expect(result.exitCode).toBe(0);
     expect(String(result.all)).toMatch(/job succeeded: backup \S+ taken .*verified/);
@@ -62,7 +63,7 @@ describe('SIGTERM during a job', () => {
       // Let pg_dump start and queue behind the lock.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const signalled = Date.now();
-      daemon.kill('SIGTERM');
+      sigterm(daemon);
       const result = await daemon;
       const elapsed = Date.now() - signalled;
       expect(result.exitCode).toBe(0);
@@ -93,7 +94,7 @@ describe('SIGTERM during a job', () => {
     await waitForLine(daemon, /job started\s+job=pendingCheck/);
     const sleeping = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'orchestrate/%' AND query LIKE '%pg_sleep%'";
     await expect.poll(async () => (await db.query(sleeping)).length, { timeout: 20_000 }).toBe(1);
-    daemon.kill('SIGTERM');
+    sigterm(daemon);
     const result = await daemon;
     expect(result.exitCode).toBe(0);
     expect(String(result.stdout)).toContain('cancelled: pendingCheck');
@@ -116,7 +117,7 @@ describe('SIGTERM during a job', () => {
     const daemon = startCli(['daemon'], { cwd: project.dir, env: { DATABASE_URL: db.url } });
     await waitForLine(daemon, /bundling old logs/);
     const signalled = Date.now();
-    daemon.kill('SIGTERM');
+    sigterm(daemon);
     const result = await daemon;
     expect(result.exitCode).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(1000 + 8000);

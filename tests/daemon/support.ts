@@ -137,3 +137,12 @@ export async function webhookReceiver(statuses: number[] = []): Promise<{ url: s
       }),
   };
 }
+
+/**
+ * SIGTERM straight to the process. execa's own kill() would follow up with SIGKILL after 5 s, which
+ * is shorter than a daemon job may legitimately take to finish within its grace period.
+ */
+export function sigterm(subprocess: { readonly pid?: number | undefined }): void {
+  if (subprocess.pid === undefined) throw new Error('the process has no pid');
+  process.kill(subprocess.pid, 'SIGTERM');
+}
