@@ -4,9 +4,10 @@ import { ExitCode } from '../errors.js';
 import { blockingFindings, lintMigrations, type LintFinding } from '../lint/index.js';
 import { resolveTarget } from '../migrators/plan.js';
 import { migrationStatus } from '../migrators/status.js';
+import { rehearseForFindings } from '../pipeline/rehearseOnly.js';
 import { runCommand, type GlobalArgs } from './shared.js';
 
-type LintArgs = GlobalArgs & { readonly target: string };
+type LintArgs = GlobalArgs & { readonly target: string; readonly rehearse: boolean };
 
 function findingsTable(findings: readonly LintFinding[]): string[] {
   const width = (pick: (finding: LintFinding) => string) => Math.max(...findings.map((finding) => pick(finding).length));
@@ -35,7 +36,10 @@ function summary(findings: readonly LintFinding[], migrations: number): string {
 export const lintCommand: CommandModule<GlobalArgs, LintArgs> = {
   command: 'lint [target]',
   describe: 'safety findings for the pending migrations up to target (default head): squawk, destructive changes, code references; exit 3 when one blocks',
-  builder: (yargs) => yargs.positional('target', { type: 'string', default: 'head', describe: 'revision: head, an id, +N' }) as never,
+  builder: (yargs) =>
+    yargs
+      .positional('target', { type: 'string', default: 'head', describe: 'revision: head, an id, +N' })
+      .option('rehearse', { type: 'boolean', default: false, describe: 'also rehearse on a scratch copy and judge the locks and rewrites it measured' }) as never,
   handler: (args) =>
     runCommand({ name: 'lint', args, consoleLevel: 'warn' }, async (context) => {
       const target = context.target();
@@ -44,11 +48,20 @@ export const lintCommand: CommandModule<GlobalArgs, LintArgs> = {
       const to = resolveTarget(await migrator.migrations(), status.current, args.target);
       const pending = to === null ? -1 : status.entries.findIndex((entry) => entry.id === to);
       const nothing = to === null || !status.entries.slice(0, pending + 1).some((entry) => !entry.applied);
-      const report = nothing ? { migrations: [], findings: [], destructive: [], codeReferences: [] } : await lintMigrations(context, target, { from: status.current, to });
+      const found = nothing ? { migrations: [], findings: [], destructive: [], codeReferences: [] } : await lintMigrations(context, target, { from: status.current, to });
+      const measured = args.rehearse && !nothing ? await rehearseForFindings(context, args.target) : undefined;
+      const report = { ...found, findings: [...found.findings, ...(measured?.findings ?? [])] };
       const blocking = blockingFindings(report.findings).length;
       return {
         exitCode: blocking > 0 ? ExitCode.Refused : ExitCode.Success,
-        json: { database: describeTarget(target), current: status.current, target: to, blocking, ...report },
+        json: {
+          database: describeTarget(target),
+          current: status.current,
+          target: to,
+          blocking,
+          ...report,
+          ...(measured?.rehearsal ? { rehearsal: { locks: measured.rehearsal.locks, rewrittenTables: measured.rehearsal.rewrittenTables, migrateMs: measured.rehearsal.migrateMs } } : {}),
+        },
         text: nothing
           ? `nothing to lint: no pending migration up to ${to ?? 'base'}`
           : [...findingsTable(report.findings), summary(report.findings, report.migrations.length)].join('\n'),

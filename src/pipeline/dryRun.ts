@@ -7,6 +7,7 @@ import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
 import type { MigrationRunOptions, MigrationRunState, Plan } from './state.js';
 import type { LintFinding } from '../lint/index.js';
+import type { CheckResult } from '../validation/checks.js';
 import { destructiveLines } from './safety.js';
 
 export interface DryRunPlan {
@@ -19,6 +20,7 @@ export interface DryRunPlan {
   readonly warnings: readonly string[];
   readonly findings: readonly LintFinding[];
   readonly destructive: readonly string[];
+  readonly checks: readonly CheckResult[];
 }
 
 function mib(bytes: number): string {
@@ -76,6 +78,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     warnings: state.warnings,
     findings: state.findings,
     destructive: destructiveLines(state),
+    checks: state.preflightChecks ?? [],
   };
 }
 
@@ -86,6 +89,10 @@ export function renderDryRun(plan: DryRunPlan): string {
   for (const migration of plan.plan.migrations) lines.push(`  ${migration.id}  ${migration.description}`);
   lines.push('', 'Steps:');
   plan.steps.forEach((step, index) => lines.push(`  ${index + 1}. ${step.name}: ${step.what}`));
+  if (plan.checks.length > 0) {
+    lines.push('', 'Preflight checks:');
+    for (const check of plan.checks) lines.push(`  ${check.status.toUpperCase().padEnd(4)} ${check.name}: ${check.detail}`);
+  }
   if (plan.backup && 'refused' in plan.backup) lines.push('', `Backup would be refused: ${plan.backup.refused}`);
   for (const warning of plan.warnings) lines.push(`WARNING: ${warning}`);
   if (plan.destructive.length > 0) lines.push('', 'Destroys data:', ...plan.destructive.map((line) => `  ${line}`));

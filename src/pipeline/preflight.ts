@@ -1,7 +1,7 @@
 import { preflightBackup } from '../backup/index.js';
 import { withClient } from '../db/client.js';
-import { longTransactions } from '../db/sessions.js';
-import { describeTarget } from '../db/target.js';
+import { describeTarget, parseDatabaseUrl } from '../db/target.js';
+import { blockingChecks, runPreflightChecks } from '../preflight/index.js';
 import { RefusedError, UsageError } from '../errors.js';
 import { pendingDowngrades, pendingUpgrades, resolveTarget } from '../migrators/plan.js';
 import { canPrompt, confirm } from '../util/prompt.js';
@@ -41,19 +41,28 @@ export async function preflight(state: MigrationRunState): Promise<StepResult> {
   const { settings } = context;
   state.serverVersionNum = await withClient(target, state.names.inspect, async (client) => {
     const result = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    const blockers = await longTransactions(client, settings.pipeline.longTransactionSeconds);
-    for (const session of blockers) {
-      state.warnings.push(
-        `session pid ${session.pid} (${session.applicationName || 'no application_name'}, ${session.state}) has had a transaction open for ${Math.round(session.xactAgeSeconds ?? 0)} s: it would block DDL`,
-      );
-    }
     return Number(result.rows[0]?.v);
   });
   const plan = await planRun(state);
   state.plan = plan;
   state.recorder.detail('plan', { from: plan.from, to: plan.to, migrations: plan.migrations });
-  for (const warning of state.warnings) context.logger.warn(warning);
   if (plan.migrations.length === 0) return { detail: `up to date at ${plan.from ?? 'base'}`, stop: true };
+
+  const checks = await runPreflightChecks(context, target, {
+    applicationName: state.names.inspect,
+    willBackup: !options.skipBackup,
+    ...(settings.rehearsal.scratchUrl ? { scratchServer: parseDatabaseUrl(settings.rehearsal.scratchUrl) } : {}),
+  });
+  state.preflightChecks = checks;
+  state.recorder.detail('preflightChecks', checks);
+  for (const check of checks) {
+    // Without knowing which tables the migration alters, ownership is only a guess: keep it in the report.
+    if (check.status === 'warn' && check.name !== 'privileges:owner') state.warnings.push(`${check.name}: ${check.detail}`);
+  }
+  for (const warning of state.warnings) context.logger.warn(warning);
+  // Without a rehearsal no scratch database is created, so that privilege is not needed.
+  const failed = blockingChecks(checks).filter((check) => !(check.name === 'privileges:create-database' && (options.skipRehearsal || options.skipBackup)));
+  if (failed.length > 0) throw new RefusedError(`preflight checks failed: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
 
   const production = settings.env === 'production';
   const forcedSkips = [options.skipBackup ? '--skip-backup' : '', options.skipRehearsal && options.command !== 'rollback' ? '--skip-test' : ''].filter(Boolean);

@@ -103,5 +103,6 @@ export interface MigrationRunState {
   rollback?: RollbackRecord;
   /** The safety analysis: static findings, destructive changes with row counts, code references, and the rehearsal's measured findings. */
   findings: LintFinding[];
+  preflightChecks?: readonly CheckResult[];
   destructive?: readonly DestructiveChange[];
 }

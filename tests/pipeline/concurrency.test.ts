@@ -11,8 +11,9 @@ afterEach(async () => {
   current = undefined;
 });
 
-async function databaseNames(): Promise<string[]> {
-  return withAdmin(async (client) => (await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).rows.map((row) => row.datname));
+/** The databases named after `prefix` (other test files create and drop their own meanwhile). */
+async function databaseNames(prefix: string): Promise<string[]> {
+  return withAdmin(async (client) => (await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix])).rows.map((row) => row.datname));
 }
 
 describe('locks, concurrency, dry run, signals', () => {
@@ -65,12 +66,12 @@ describe('locks, concurrency, dry run, signals', () => {
     const s = (current = await scenario());
     addRevision(s.project, '004_add_nickname', '003_add_order_status', sql('ALTER TABLE users ADD COLUMN nickname text'), sql('ALTER TABLE users DROP COLUMN nickname'));
     const before = await databaseState(s.db.url);
-    const databases = await databaseNames();
+    const databases = await databaseNames(s.db.name);
     const result = await s.cli('upgrade', '--dry-run');
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain('DRY RUN');
     expect(result.stdout).toContain('ALTER TABLE users ADD COLUMN nickname text');
-    expect(await databaseNames()).toEqual(databases);
+    expect(await databaseNames(s.db.name)).toEqual(databases);
     const backups = path.join(s.project.dir, 'backups');
     expect(readdirSyncSafe(backups)).toEqual([]);
     expect(readdirSyncSafe(path.join(s.project.dir, 'reports'))).toEqual([]);

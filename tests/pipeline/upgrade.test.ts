@@ -30,6 +30,7 @@ describe('upgrade: success path', () => {
       ['lock', 'succeeded'],
       ['backup', 'succeeded'],
       ['rehearsal', 'succeeded'],
+      ['policy', 'succeeded'],
       ['migrate', 'succeeded'],
       ['validate', 'succeeded'],
     ]);
