@@ -16,6 +16,7 @@ import { rollbackCommand } from './commands/rollback.js';
 import { testCommand } from './commands/test.js';
 import { upgradeCommand } from './commands/upgrade.js';
 import { validateCommand } from './commands/validate.js';
+import { commandExitCode } from './commands/exitCode.js';
 import { globalOptions } from './commands/shared.js';
 import { ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
 import { redact } from './util/redact.js';
@@ -26,20 +27,20 @@ function buildParser(argv: readonly string[]) {
   return globalOptions(yargs([...argv]))
     .scriptName('orchestrate')
     .usage('$0 <command> [options]\n\nProduction-safety migration orchestrator for PostgreSQL.')
-    .command(currentCommand)
-    .command(historyCommand)
-    .command(checkCommand)
-    .command(lintCommand)
-    .command(daemonCommand)
     .command(upgradeCommand)
     .command(downgradeCommand)
     .command(rollbackCommand)
     .command(testCommand)
     .command(validateCommand)
-    .command(demoCommand)
+    .command(currentCommand)
+    .command(historyCommand)
+    .command(checkCommand)
+    .command(lintCommand)
     .command(backupCommand)
     .command(backupsCommand)
     .command(restoreCommand)
+    .command(daemonCommand)
+    .command(demoCommand)
     .demandCommand(1, 'name a command (orchestrate --help lists them)')
     // Fail closed: an unknown command or a misspelt flag must never turn into a different run.
     .strict()
@@ -80,7 +81,7 @@ function report(error: unknown, json: boolean): number {
 async function main(argv: readonly string[]): Promise<number> {
   try {
     await buildParser(argv).parseAsync();
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Success;
+    return commandExitCode();
   } catch (error) {
     return report(error, argv.includes('--json'));
   }

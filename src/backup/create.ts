@@ -4,9 +4,9 @@ import { describeTarget, type DbTarget } from '../db/target.js';
 import { RefusedError, ToolError, UsageError } from '../errors.js';
 import { runPgDump } from '../exec/pgDump.js';
 import { type ProgramRun } from '../exec/process.js';
-import { fsyncDirectory } from '../util/atomicFile.js';
+import { fsyncPath } from '../util/atomicFile.js';
 import { sourceOf } from './catalog.js';
-import { bundleDirectory, bytesUnder, fsyncFile, sha256File } from './files.js';
+import { bundleDirectory, bytesUnder, sha256File } from './files.js';
 import { preflightDetails } from './preflight.js';
 import { formatBytes, startProgress } from './progress.js';
 import { archiveFileName, NAME_PATTERN, newBackupId, writeManifest } from './store.js';
@@ -92,11 +92,11 @@ export async function createBackup(ctx: BackupContext, target: DbTarget, options
       rmSync(partialDir, { recursive: true, force: true });
     }
     chmodSync(partialFile, 0o600);
-    fsyncFile(partialFile);
+    fsyncPath(partialFile);
     const sha256 = await sha256File(partialFile);
     const bytes = bytesUnder(partialFile);
     renameSync(partialFile, path.join(backupDir, archive));
-    fsyncDirectory(backupDir);
+    fsyncPath(backupDir);
 
     const manifest: BackupManifest = {
       id,

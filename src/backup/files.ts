@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, closeSync, fsyncSync, openSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { createReadStream, readdirSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
@@ -8,15 +8,6 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
-}
-
-export function fsyncFile(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Bytes under a file or a directory tree; 0 when it does not exist yet (pg_dump has not started writing). */

@@ -3,17 +3,17 @@ import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.j
 import { formatBytes } from '../backup/progress.js';
 import { ExitCode } from '../errors.js';
 import { acquireRunLock } from '../pipeline/runLock.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
 
 export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'backup',
   describe: 'dump the database into the backup store (archive + manifest, mode 0600) under the migration lock, then verify it',
-  builder: (yargs) =>
+  builder: argsOf<BackupArgs>((yargs) =>
     yargs
       .option('name', { type: 'string', requiresArg: true, describe: 'a label for the backup (letters, digits, . _ -); usable instead of its id' })
-      .option('verify', { type: 'boolean', default: true, describe: 'read the whole archive back after writing it (--no-verify skips)' }) as never,
+      .option('verify', { type: 'boolean', default: true, describe: 'read the whole archive back after writing it (--no-verify skips)' })),
   handler: (args) =>
     runCommand({ name: 'backup', args }, async (context) => {
       const target = context.target();

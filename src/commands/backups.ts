@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { listBackups, pruneBackups, readManifest, verifyBackup, type BackupManifest, type VerifyResult } from '../backup/index.js';
 import { formatBytes } from '../backup/progress.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 function verifiedLabel(manifest: BackupManifest): string {
   if (!manifest.verification) return 'never';
@@ -38,7 +38,7 @@ type ShowArgs = GlobalArgs & { readonly id: string };
 const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
   command: 'show <id>',
   describe: "a backup's manifest (id or name)",
-  builder: (yargs) => yargs.positional('id', { type: 'string', demandOption: true, describe: 'backup id or name' }) as never,
+  builder: argsOf<ShowArgs>((yargs) => yargs.positional('id', { type: 'string', demandOption: true, describe: 'backup id or name' })),
   handler: (args) =>
     runCommand({ name: 'backups show', args, consoleLevel: 'warn' }, async (context) => {
       const manifest = await readManifest(context.settings.backupDir, args.id);
@@ -69,10 +69,10 @@ type VerifyArgs = GlobalArgs & { readonly id: string | undefined; readonly all: 
 const verifyCommand: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify [id]',
   describe: 'recompute the checksum and read the whole archive; exit 3 naming each bad backup',
-  builder: (yargs) =>
+  builder: argsOf<VerifyArgs>((yargs) =>
     (yargs as Argv<GlobalArgs>)
       .positional('id', { type: 'string', describe: 'backup id or name' })
-      .option('all', { type: 'boolean', default: false, describe: 'verify every backup in the store' }) as never,
+      .option('all', { type: 'boolean', default: false, describe: 'verify every backup in the store' })),
   handler: (args) =>
     runCommand({ name: 'backups verify', args }, async (context) => {
       if ((args.id === undefined) === !args.all) throw new UsageError('backups verify needs a backup id or --all (not both)');
@@ -109,7 +109,7 @@ type PruneArgs = GlobalArgs & { readonly dryRun: boolean };
 const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
   command: 'prune',
   describe: 'delete backups past retentionDays, keeping the newest keepLast, the newest verified, and any a failed or unfinished run holds',
-  builder: (yargs) => yargs.option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted; delete nothing' }) as never,
+  builder: argsOf<PruneArgs>((yargs) => yargs.option('dry-run', { type: 'boolean', default: false, describe: 'list what would be deleted; delete nothing' })),
   handler: (args) =>
     runCommand({ name: 'backups prune', args }, async (context) => {
       const result = await pruneBackups(context, { dryRun: args.dryRun });
@@ -136,6 +136,6 @@ const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
 export const backupsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'backups <command>',
   describe: 'the backup store: list | show ID | verify ID|--all | prune [--dry-run]',
-  builder: (yargs) => yargs.command(listCommand).command(showCommand).command(verifyCommand).command(pruneCommand).demandCommand(1, 'name a backups subcommand: list, show, verify or prune') as never,
+  builder: argsOf<GlobalArgs>((yargs) => yargs.command(listCommand).command(showCommand).command(verifyCommand).command(pruneCommand).demandCommand(1, 'name a backups subcommand: list, show, verify or prune')),
   handler: () => undefined,
 };

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { runDaemon } from '../daemon/run.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 interface DaemonArgs extends GlobalArgs {
   readonly port: number | undefined;
@@ -10,8 +10,8 @@ interface DaemonArgs extends GlobalArgs {
 export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
   command: 'daemon',
   describe: 'run the scheduled jobs (retention, backups, pending check, housekeeping) and serve /healthz, /metrics, /runs until SIGTERM',
-  builder: (yargs) =>
-    yargs.option('port', { type: 'number', describe: 'HTTP port (default: daemon.port; 0 picks a free one)', requiresArg: true }) as never,
+  builder: argsOf<DaemonArgs>((yargs) =>
+    yargs.option('port', { type: 'number', describe: 'HTTP port (default: daemon.port; 0 picks a free one)', requiresArg: true })),
   handler: (args) =>
     runCommand({ name: 'daemon', args }, async (context) => {
       if (args.port !== undefined && !(Number.isInteger(args.port) && args.port >= 0 && args.port <= 65535)) throw new UsageError('--port must be a whole number from 0 to 65535');

@@ -5,7 +5,7 @@ import { blockingFindings, lintMigrations, type LintFinding } from '../lint/inde
 import { resolveTarget } from '../migrators/plan.js';
 import { migrationStatus } from '../migrators/status.js';
 import { rehearseForFindings } from '../pipeline/rehearseOnly.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 type LintArgs = GlobalArgs & { readonly target: string; readonly rehearse: boolean };
 
@@ -36,10 +36,10 @@ function summary(findings: readonly LintFinding[], migrations: number): string {
 export const lintCommand: CommandModule<GlobalArgs, LintArgs> = {
   command: 'lint [target]',
   describe: 'safety findings for the pending migrations up to target (default head): squawk, destructive changes, code references; exit 3 when one blocks',
-  builder: (yargs) =>
+  builder: argsOf<LintArgs>((yargs) =>
     yargs
       .positional('target', { type: 'string', default: 'head', describe: 'revision: head, an id, +N' })
-      .option('rehearse', { type: 'boolean', default: false, describe: 'also rehearse on a scratch copy and judge the locks and rewrites it measured' }) as never,
+      .option('rehearse', { type: 'boolean', default: false, describe: 'also rehearse on a scratch copy and judge the locks and rewrites it measured' })),
   handler: (args) =>
     runCommand({ name: 'lint', args, consoleLevel: 'warn' }, async (context) => {
       const target = context.target();

@@ -21,7 +21,7 @@ import { writeJournal, type RunJournal, type RunStatus } from '../pipeline/journ
 import { acquireRunLock, type RunLock } from '../pipeline/runLock.js';
 import { appendAudit } from '../report/audit.js';
 import { canPrompt, confirm } from '../util/prompt.js';
-import { runCommand, type GlobalArgs, type CommandOutcome } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs, type CommandOutcome } from './shared.js';
 
 type RestoreArgs = GlobalArgs & {
   readonly id: string;
@@ -164,11 +164,11 @@ async function restore(context: RunContext, args: RestoreArgs): Promise<CommandO
 export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {
   command: 'restore <id>',
   describe: 'restore a verified backup into a new database, or over an existing one (after a pre-restore backup)',
-  builder: (yargs) =>
+  builder: argsOf<RestoreArgs>((yargs) =>
     yargs
       .positional('id', { type: 'string', demandOption: true, describe: 'backup id or name' })
       .option('into', { type: 'string', requiresArg: true, describe: "database on the target's server to restore into (default: the target database)" })
       .option('allow-source', { type: 'boolean', default: false, describe: 'allow restoring into the database the backup was taken from' })
-      .option('keep-replaced-as', { type: 'string', requiresArg: true, describe: 'keep the replaced database under this name instead of dropping it' }) as never,
+      .option('keep-replaced-as', { type: 'string', requiresArg: true, describe: 'keep the replaced database under this name instead of dropping it' })),
   handler: (args) => runCommand({ name: 'restore', args }, (context) => restore(context, args)),
 };

@@ -5,6 +5,7 @@ import { createRunContext, type RunContext } from '../context.js';
 import { OrchestrateError, errorMessage, type ExitCode } from '../errors.js';
 import type { ConsoleLevel } from '../log/logger.js';
 import { redact, redactDeep } from '../util/redact.js';
+import { setCommandExitCode } from './exitCode.js';
 
 /** Flags every command accepts (CONTRACT.md). */
 export interface GlobalArgs {
@@ -29,6 +30,15 @@ export function globalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArgs> {
     .option('backup-dir', { type: 'string', describe: 'backup directory (default: $BACKUP_DIR or ./backups)', requiresArg: true })
     .option('log-dir', { type: 'string', describe: 'log directory (default: $LOG_DIR or ./logs)', requiresArg: true })
     .option('report-dir', { type: 'string', describe: 'report directory (default: $REPORT_DIR or ./reports)', requiresArg: true }) as unknown as Argv<T & GlobalArgs>;
+}
+
+/**
+ * A command's builder, typed with the arguments its handler reads. yargs's types know the kebab-case
+ * keys it parses but not the camelCase ones it adds at run time (`--dry-run` -> `dryRun`), so the
+ * declared argument type cannot be inferred; this is the one place that bridges the two.
+ */
+export function argsOf<T>(build: (yargs: Argv<GlobalArgs>) => Argv<object>): (yargs: Argv<GlobalArgs>) => Argv<T> {
+  return build as unknown as (yargs: Argv<GlobalArgs>) => Argv<T>;
 }
 
 /** What a command produced: its exit code, its --json document and its human text. */
@@ -68,5 +78,5 @@ export async function runCommand(run: CommandRun, work: (context: RunContext) =>
   context.logger.debug({ exitCode: outcome.exitCode }, `${run.name} finished`);
   if (run.args.json) process.stdout.write(`${JSON.stringify(redactDeep(outcome.json), null, 2)}\n`);
   else if (outcome.text) process.stdout.write(`${redact(outcome.text)}\n`);
-  process.exitCode = outcome.exitCode;
+  setCommandExitCode(outcome.exitCode);
 }

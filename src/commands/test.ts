@@ -2,18 +2,18 @@ import type { CommandModule } from 'yargs';
 import { ExitCode } from '../errors.js';
 import { selfTest } from '../pipeline/selfTest.js';
 import { pipelineOverrides } from './pipelineOptions.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 type TestArgs = GlobalArgs & { readonly target: string; readonly timeout: number | undefined; readonly lockTimeout: number | undefined };
 
 export const testCommand: CommandModule<GlobalArgs, TestArgs> = {
   command: 'test [target]',
   describe: 'on a scratch copy only: upgrade, validate, downgrade, compare, upgrade again, compare (exit 5 on a difference)',
-  builder: (yargs) =>
+  builder: argsOf<TestArgs>((yargs) =>
     yargs
       .positional('target', { type: 'string', default: 'head', describe: 'revision to test up to' })
       .option('timeout', { type: 'number', describe: 'wall-clock limit per tool run, seconds', requiresArg: true })
-      .option('lock-timeout', { type: 'number', describe: 'lock_timeout of the tool sessions, ms', requiresArg: true }) as never,
+      .option('lock-timeout', { type: 'number', describe: 'lock_timeout of the tool sessions, ms', requiresArg: true })),
   handler: (args) =>
     runCommand(
       { name: 'test', args, overrides: pipelineOverrides({ ...args, dryRun: false, skipBackup: false, skipTest: false, force: false, reason: undefined }) },

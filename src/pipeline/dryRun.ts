@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import { migrationSteps } from './migrationRun.js';
 import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
-import type { MigrationRunOptions, MigrationRunState, Plan } from './state.js';
+import { newRunState, type MigrationRunOptions, type Plan } from './state.js';
 import type { LintFinding } from '../lint/index.js';
 import type { CheckResult } from '../validation/checks.js';
 import { destructiveLines } from './safety.js';
@@ -35,17 +35,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
   const target = context.target();
   const steps = migrationSteps(options);
   const recorder = new RunRecorder(context.settings.reportDir, context.logger, { runId: context.runId, command: options.command, applicationName: context.applicationName, startedAt: context.startedAt, steps: steps.map((step) => step.name) }, false);
-  const state: MigrationRunState = {
-    context,
-    options,
-    target,
-    migrator: context.migrator(),
-    recorder,
-    names: { tool: context.applicationName, rehearsal: `${context.applicationName}/rehearsal`, lock: `${context.applicationName}/lock`, inspect: `${context.applicationName}/inspect` },
-    interrupt: new AbortController(),
-    warnings: [],
-    findings: [],
-  };
+  const state = newRunState(context, options, recorder);
   await preflight(state);
   const plan = state.plan;
   if (!plan) throw new Error('preflight produced no plan');

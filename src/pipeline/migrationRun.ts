@@ -11,7 +11,7 @@ import { judgeMeasurements } from './safety.js';
 import { rollBack } from './rollback.js';
 import { runSteps, type Step } from './runner.js';
 import type { RunStatus } from './journal.js';
-import type { MigrationRunOptions, MigrationRunState } from './state.js';
+import { newRunState, type MigrationRunOptions, type MigrationRunState } from './state.js';
 import { withInterruptHandler } from './interrupt.js';
 
 export interface MigrationRunResult {
@@ -82,22 +82,7 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
     startedAt: context.startedAt,
     steps: steps.map((step) => step.name),
   });
-  const state: MigrationRunState = {
-    context,
-    options,
-    target,
-    migrator: context.migrator(),
-    recorder,
-    names: {
-      tool: context.applicationName,
-      rehearsal: `${context.applicationName}/rehearsal`,
-      lock: `${context.applicationName}/lock`,
-      inspect: `${context.applicationName}/inspect`,
-    },
-    interrupt: new AbortController(),
-    warnings: [],
-    findings: [],
-  };
+  const state = newRunState(context, options, recorder);
   recorder.detail('database', target.database);
   if (options.reason) recorder.detail('reason', options.reason);
 

@@ -8,7 +8,7 @@ import { migrationSteps } from './migrationRun.js';
 import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
-import type { MigrationRunOptions, MigrationRunState, RehearsalRecord } from './state.js';
+import { newRunState, type MigrationRunOptions, type RehearsalRecord } from './state.js';
 
 export interface RehearsalFindings {
   readonly findings: readonly LintFinding[];
@@ -25,17 +25,7 @@ export async function rehearseForFindings(context: RunContext, targetSpec: strin
   const privateContext: RunContext = { ...context, settings: { ...context.settings, backupDir: dumpDir } };
   const options: MigrationRunOptions = { command: 'upgrade', direction: 'upgrade', targetSpec, dryRun: true, skipBackup: false, skipRehearsal: false, force: false, reason: undefined };
   const recorder = new RunRecorder(context.settings.reportDir, context.logger, { runId: context.runId, command: 'lint', applicationName: context.applicationName, startedAt: context.startedAt, steps: migrationSteps(options).map((step) => step.name) }, false);
-  const state: MigrationRunState = {
-    context: privateContext,
-    options,
-    target: context.target(),
-    migrator: context.migrator(),
-    recorder,
-    names: { tool: context.applicationName, rehearsal: `${context.applicationName}/rehearsal`, lock: `${context.applicationName}/lock`, inspect: `${context.applicationName}/inspect` },
-    interrupt: new AbortController(),
-    warnings: [],
-    findings: [],
-  };
+  const state = newRunState(privateContext, options, recorder);
   try {
     await preflight(state);
     if (!state.plan || state.plan.migrations.length === 0) return { findings: [], rehearsal: undefined };

@@ -106,3 +106,19 @@ export interface MigrationRunState {
   preflightChecks?: readonly CheckResult[];
   destructive?: readonly DestructiveChange[];
 }
+
+/** A fresh state for one run of the pipeline (or of its read-only parts: dry run, rehearsal for lint). */
+export function newRunState(context: RunContext, options: MigrationRunOptions, recorder: RunRecorder): MigrationRunState {
+  const name = context.applicationName;
+  return {
+    context,
+    options,
+    target: context.target(),
+    migrator: context.migrator(),
+    recorder,
+    names: { tool: name, rehearsal: `${name}/rehearsal`, lock: `${name}/lock`, inspect: `${name}/inspect` },
+    interrupt: new AbortController(),
+    warnings: [],
+    findings: [],
+  };
+}

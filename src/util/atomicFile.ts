@@ -1,9 +1,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
-/** fsyncs a directory so that a rename inside it survives a crash. */
-export function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** fsyncs a file's data, or a directory so that a rename inside it survives a crash. */
+export function fsyncPath(target: string): void {
+  const fd = openSync(target, 'r');
   try {
     fsyncSync(fd);
   } finally {
@@ -27,5 +27,5 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
     closeSync(fd);
   }
   renameSync(temporary, file);
-  fsyncDirectory(dir);
+  fsyncPath(dir);
 }

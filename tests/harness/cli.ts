@@ -25,8 +25,9 @@ function cliEnv(extra: Readonly<Record<string, string | undefined>> = {}): Recor
 }
 
 /** Starts the built CLI (dist/cli.js) as a real process. */
-export function startCli(args: readonly string[], options: CliOptions): ResultPromise<{ reject: false; extendEnv: false; all: true }> {
-  return execa(process.execPath, [CLI, ...args], { cwd: options.cwd, env: cliEnv(options.env), extendEnv: false, reject: false, all: true });
+export function startCli(args: readonly string[], options: CliOptions): ResultPromise<{ reject: false; extendEnv: false; all: true; forceKillAfterDelay: false }> {
+  // No forced SIGKILL after a kill(): tests signal the CLI on purpose and wait for its cleanup.
+  return execa(process.execPath, [CLI, ...args], { cwd: options.cwd, env: cliEnv(options.env), extendEnv: false, reject: false, all: true, forceKillAfterDelay: false });
 }
 
 export async function runCli(args: readonly string[], options: CliOptions): Promise<CliResult> {

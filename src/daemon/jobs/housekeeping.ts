@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, closeSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
@@ -6,7 +6,7 @@ import { InternalError } from '../../errors.js';
 import { fileTimestamp } from '../../log/logger.js';
 import { readJournals, runsDirectory } from '../../pipeline/journal.js';
 import { auditPath } from '../../report/audit.js';
-import { fsyncDirectory } from '../../util/atomicFile.js';
+import { fsyncPath } from '../../util/atomicFile.js';
 import type { Job, JobResult, JobRunContext } from '../jobRunner.js';
 
 /** Where bundles go, inside the log and report directories; never itself swept. */
@@ -108,18 +108,18 @@ async function bundle(sweep: Sweep, context: JobRunContext): Promise<BundleResul
   context.logger.info({ directory: sweep.dir, files: sweep.files.length }, `bundling old ${sweep.label}`);
   try {
     await pipeline(tar.create({ gzip: true, cwd: sweep.dir, portable: true }, [...sweep.files]), createWriteStream(partial, { mode: 0o600 }), { signal: context.signal });
-    fsyncFile(partial);
+    fsyncPath(partial);
     context.signal.throwIfAborted();
     await verifyArchive(partial, sizes);
     context.signal.throwIfAborted();
     renameSync(partial, archive);
-    fsyncDirectory(archiveDir);
+    fsyncPath(archiveDir);
   } finally {
     rmSync(partial, { force: true });
   }
   // The archive is complete and durable: from here on the sweep finishes even if cancelled (unlinks are quick).
   for (const file of sweep.files) unlinkSync(path.join(sweep.dir, file));
-  fsyncDirectory(sweep.dir);
+  fsyncPath(sweep.dir);
   const bytes = [...sizes.values()].reduce((sum, size) => sum + size, 0);
   context.logger.info({ archive, files: sweep.files.length, bytes }, `old ${sweep.label} archived`);
   return { label: sweep.label, archive, files: sweep.files.length, bytes };
@@ -135,11 +135,3 @@ async function verifyArchive(file: string, sizes: ReadonlyMap<string, number>): 
   }
 }
 
-function fsyncFile(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
