@@ -41,7 +41,10 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing node modules"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: squawk-cli lists one binary package per platform as optional dependencies,
+  # and a registry that serves only this platform's leaves the others out of the lock file, which npm ci
+  # then refuses as "out of sync". npm install still installs the locked versions.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 npm run --silent build
