@@ -79,12 +79,14 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
     : run.cancelled
       ? 'was interrupted'
       : `failed: ${failureSummary(run.stderr || run.stdout)}`;
-  throw new ToolError(`the production migration ${why}`, run.stderr, ExitCode.RolledBack);
+  // NeedsHuman unless the undo (rollback) that follows verifies: its verdict decides the exit code.
+  throw new ToolError(`the production migration ${why}`, run.stderr, ExitCode.NeedsHuman);
 }
 
+/** Production was changed and does not validate: a human is needed unless the rollback verifies. */
 class ValidationFailed extends OrchestrateError {
   constructor(message: string) {
-    super(message, ExitCode.RolledBack);
+    super(message, ExitCode.NeedsHuman);
   }
 }
 

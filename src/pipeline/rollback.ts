@@ -1,7 +1,7 @@
 import { replaceDatabase } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { ExitCode, errorMessage } from '../errors.js';
-import { failureSummary } from '../exec/process.js';
+import { failureSummary, type ProgramRun } from '../exec/process.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
 import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.js';
@@ -43,24 +43,30 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   await stopToolBackends(target, state.names.tool, state.names.inspect).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'could not stop tool backends'));
 
   // The interrupt signal may already be aborted (Ctrl-C is why we are here): the rollback gets its own limits.
-  const reverseRun = await runTool(state.migrator, target, reverse(state.options.direction), before.revision, {
-    applicationName: state.names.tool,
-    lockTimeoutMs: pipeline.lockTimeoutMs,
-    timeoutMs: pipeline.timeoutSeconds * 1000,
-    onOutput: (chunk) => logger.debug({ output: chunk }, 'rollback tool output'),
-  }).catch((error: unknown) => ({ ok: false as const, stderr: errorMessage(error), stdout: '', timedOut: false, durationMs: 0 }));
+  const direction = reverse(state.options.direction);
+  let reverseRun: ProgramRun | undefined;
+  try {
+    reverseRun = await runTool(state.migrator, target, direction, before.revision, {
+      applicationName: state.names.tool,
+      lockTimeoutMs: pipeline.lockTimeoutMs,
+      timeoutMs: pipeline.timeoutSeconds * 1000,
+      onOutput: (chunk) => logger.debug({ output: chunk }, 'rollback tool output'),
+    });
+  } catch (error) {
+    record.attempts.push(`tool ${direction} could not start: ${errorMessage(error)}`);
+  }
   record.path = 'downgrade';
-  if (reverseRun.ok) {
-    record.attempts.push(`tool ${reverse(state.options.direction)} to ${before.revision ?? 'base'} succeeded`);
+  if (reverseRun?.ok) {
+    record.attempts.push(`tool ${direction} to ${before.revision ?? 'base'} succeeded`);
     record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, before, 'before the run');
     if (record.differences.length === 0) {
       record.verified = true;
       return finish(state, record, ExitCode.RolledBack, `rolled back by the tool to ${before.revision ?? 'base'}; revision and schema verified equal to before the run`);
     }
     record.attempts.push(`verification failed: ${record.differences.slice(0, 3).join('; ')}`);
-  } else {
-    if ('timedOut' in reverseRun && reverseRun.timedOut) await stopToolBackends(target, state.names.tool, state.names.inspect).catch(() => undefined);
-    record.attempts.push(`tool ${reverse(state.options.direction)} failed: ${failureSummary(reverseRun.stderr || reverseRun.stdout)}`);
+  } else if (reverseRun) {
+    await stopToolBackends(target, state.names.tool, state.names.inspect).catch(() => undefined);
+    record.attempts.push(`tool ${direction} failed: ${failureSummary(reverseRun.stderr || reverseRun.stdout)}`);
   }
   logger.warn({ attempts: record.attempts }, 'the tool could not roll back to a verified state');
 

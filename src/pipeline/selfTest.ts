@@ -117,9 +117,9 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
       return 'schema equal to the first upgrade';
     });
   } catch (error) {
-    failure = error instanceof Error ? error.message : String(error);
-    if (!(error instanceof OrchestrateError) || error.exitCode === ExitCode.Internal) throw error;
-    if (error.exitCode !== ExitCode.RehearsalFailed) throw error;
+    // A difference or a failing tool run is the test's verdict; anything else (no connection, no dump) is an error.
+    if (!(error instanceof OrchestrateError && error.exitCode === ExitCode.RehearsalFailed)) throw error;
+    failure = error.message;
   } finally {
     await withClient(target, inspect, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch.database)} WITH (FORCE)`)).catch(() => undefined);
     rmSync(dumpDir, { recursive: true, force: true });
