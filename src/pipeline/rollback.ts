@@ -77,16 +77,17 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
 
   const dataLossWindow = await withClient(target, state.names.inspect, async (client) => activityDelta(before.activity, await tableActivity(client)));
   record.dataLossWindow = dataLossWindow;
+  // "At least": sessions publish their write counters up to ~10 s late (docs/validation.md).
   const lost = totalRows(dataLossWindow);
   state.recorder.detail('dataLossWindow', dataLossWindow);
   const decision = rollback.restore;
   if (decision === 'never') {
-    return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; rollback.restore is "never": restore needs a human (${lost} rows written since the backup would be lost)`);
+    return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; rollback.restore is "never": restore needs a human (at least ${lost} rows written since the backup would be lost)`);
   }
   if (decision === 'confirm') {
-    const question = `The tool could not roll back. Restore ${target.database} from backup ${state.backup.id}? ${lost} rows written since the backup would be lost.`;
+    const question = `The tool could not roll back. Restore ${target.database} from backup ${state.backup.id}? at least ${lost} rows written since the backup would be lost.`;
     if (!canPrompt() || !(await confirm(question))) {
-      return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; restoring from the backup needs a human decision (${lost} rows written since the backup would be lost)`);
+      return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed; restoring from the backup needs a human decision (at least ${lost} rows written since the backup would be lost)`);
     }
   }
 
@@ -114,5 +115,5 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     return finish(state, record, ExitCode.NeedsHuman, `restored from the backup but it does not verify: ${record.differences.slice(0, 3).join('; ')}`);
   }
   record.verified = true;
-  return finish(state, record, ExitCode.RolledBack, `restored from backup ${state.backup.id}; revision and schema verified equal to before the run (${lost} rows written since the backup were lost)`);
+  return finish(state, record, ExitCode.RolledBack, `restored from backup ${state.backup.id}; revision and schema verified equal to before the run (at least ${lost} rows written since the backup were lost)`);
 }
