@@ -35,7 +35,7 @@ export async function lockAndSnapshot(state: MigrationRunState): Promise<StepRes
   if (previous && state.plan.from !== previous.from) context.logger.warn({ was: previous.from, now: state.plan.from }, 'the revision changed since preflight; plan refreshed');
   if (state.plan.migrations.length === 0) return { detail: `up to date at ${state.plan.from ?? 'base'} (another run applied it)`, stop: true };
 
-  state.before = await takeSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect);
+  state.before = await takeSnapshot(target, state.plan.from, state.names.inspect);
   state.recorder.detail('before', { revision: state.before.revision, fingerprint: state.before.fingerprint.hash, rowEstimates: state.before.rowEstimates });
   return { detail: `lock held; before: revision ${state.before.revision ?? 'base'}, schema ${state.before.fingerprint.hash.slice(0, 12)}` };
 }

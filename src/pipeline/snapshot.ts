@@ -14,16 +14,14 @@ export interface Snapshot {
   readonly activity: Readonly<Record<string, TableActivity>>;
 }
 
-export async function takeSnapshot(db: DbTarget, migrator: Migrator, session: ToolSession, inspectName: string): Promise<Snapshot> {
-  const [{ current }, catalog] = await Promise.all([
-    migrator.state(db, session),
-    withClient(db, inspectName, async (client) => ({
-      fingerprint: await schemaFingerprint(client),
-      rowEstimates: await tableRowEstimates(client),
-      activity: await tableActivity(client),
-    })),
-  ]);
-  return { takenAt: new Date().toISOString(), revision: current, ...catalog };
+/** `revision` is the tool's answer, just read under the run lock (asking the tool again costs a process start). */
+export async function takeSnapshot(db: DbTarget, revision: string | null, inspectName: string): Promise<Snapshot> {
+  const catalog = await withClient(db, inspectName, async (client) => ({
+    fingerprint: await schemaFingerprint(client),
+    rowEstimates: await tableRowEstimates(client),
+    activity: await tableActivity(client),
+  }));
+  return { takenAt: new Date().toISOString(), revision, ...catalog };
 }
 
 /** Differences between the database now and a snapshot: revision first, then schema. Empty when equal. */
