@@ -83,6 +83,8 @@ export interface SessionOptions {
   readonly applicationName: string;
   readonly lockTimeoutMs?: number;
   readonly statementTimeoutMs?: number;
+  /** client_connection_check_interval (PostgreSQL 14+): the server ends a backend whose client died. */
+  readonly connectionCheckIntervalMs?: number;
 }
 
 /** Server settings for a session, as libpq's PGOPTIONS string. */
@@ -90,6 +92,7 @@ export function sessionOptionsString(options: SessionOptions): string | undefine
   const parts: string[] = [];
   if (options.lockTimeoutMs !== undefined) parts.push(`-c lock_timeout=${options.lockTimeoutMs}`);
   if (options.statementTimeoutMs !== undefined) parts.push(`-c statement_timeout=${options.statementTimeoutMs}`);
+  if (options.connectionCheckIntervalMs !== undefined) parts.push(`-c client_connection_check_interval=${options.connectionCheckIntervalMs}`);
   return parts.length > 0 ? parts.join(' ') : undefined;
 }
 

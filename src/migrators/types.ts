@@ -21,6 +21,8 @@ export interface ToolSession {
   /** Server-side lock_timeout for the tool's sessions (via PGOPTIONS). */
   readonly lockTimeoutMs?: number;
   readonly statementTimeoutMs?: number;
+  /** client_connection_check_interval; only for servers that know it (14+): older ones refuse the connection. */
+  readonly connectionCheckIntervalMs?: number;
   /** Wall-clock limit for the tool process. */
   readonly timeoutMs?: number;
   readonly cancelSignal?: AbortSignal;

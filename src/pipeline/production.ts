@@ -9,7 +9,7 @@ import type { StepResult } from './runner.js';
 import { acquireRunLock } from './runLock.js';
 import { takeSnapshot } from './snapshot.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
-import { runTool, stopToolBackends } from './toolStep.js';
+import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
 
 /**
  * Takes the run lock, then looks for runs that died mid-way (their journal still says running while
@@ -64,6 +64,7 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
   const run = await runTool(state.migrator, target, state.options.direction, plan.to, {
     applicationName: state.names.tool,
     lockTimeoutMs: pipeline.lockTimeoutMs,
+    ...liveClientCheck(state.serverVersionNum),
     timeoutMs: pipeline.timeoutSeconds * 1000,
     cancelSignal: state.interrupt.signal,
     onOutput: (chunk) => context.logger.debug({ output: chunk }, 'tool output'),

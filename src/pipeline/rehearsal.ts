@@ -9,7 +9,7 @@ import { tableRowEstimates } from '../validation/data.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
 import type { StepResult } from './runner.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
-import { runTool, stopToolBackends } from './toolStep.js';
+import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
 
 /** PostgreSQL truncates identifiers at 63 bytes; keep the run id, which makes the name unique. */
 export function scratchDatabaseName(database: string, runId: string, purpose: string): string {
@@ -66,6 +66,7 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     run = await runTool(state.migrator, scratch, state.options.direction, plan.to, {
       applicationName: state.names.rehearsal,
       lockTimeoutMs: settings.pipeline.lockTimeoutMs,
+      ...liveClientCheck(state.serverVersionNum),
       timeoutMs: settings.pipeline.timeoutSeconds * 1000,
       cancelSignal: state.interrupt.signal,
       onOutput: (chunk) => context.logger.debug({ output: chunk }, 'rehearsal tool output'),

@@ -8,7 +8,7 @@ import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.j
 import type { UndoResult } from './runner.js';
 import { compareWithSnapshot } from './snapshot.js';
 import type { MigrationRunState, RollbackRecord } from './state.js';
-import { reverse, runTool, stopToolBackends } from './toolStep.js';
+import { liveClientCheck, reverse, runTool, stopToolBackends } from './toolStep.js';
 
 function totalRows(window: Readonly<Record<string, TableActivity>>): number {
   return Object.values(window).reduce((sum, table) => sum + table.inserted + table.updated + table.deleted, 0);
@@ -49,6 +49,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     reverseRun = await runTool(state.migrator, target, direction, before.revision, {
       applicationName: state.names.tool,
       lockTimeoutMs: pipeline.lockTimeoutMs,
+      ...liveClientCheck(state.serverVersionNum),
       timeoutMs: pipeline.timeoutSeconds * 1000,
       onOutput: (chunk) => logger.debug({ output: chunk }, 'rollback tool output'),
     });

@@ -17,3 +17,23 @@ describe('redact', () => {
     expect(redactDeep({ password: 'x', nested: ['postgres://u:pw@h/d'] })).toEqual({ password: '*****', nested: ['postgres://u:*****@h/d'] });
   });
 });
+
+describe('libpqEnv', () => {
+  it('puts the password, the run tag and the session settings in the environment, never a URL with a password', async () => {
+    const { libpqEnv } = await import('../../src/db/target.js');
+    const env = libpqEnv(
+      { host: 'db', port: 5433, database: 'app', user: 'u', password: 'pw-123456', params: { sslmode: 'require' } },
+      { applicationName: 'orchestrate/abc', lockTimeoutMs: 5000, connectionCheckIntervalMs: 2000 },
+    );
+    expect(env).toEqual({
+      PGHOST: 'db',
+      PGPORT: '5433',
+      PGDATABASE: 'app',
+      PGUSER: 'u',
+      PGPASSWORD: 'pw-123456',
+      PGAPPNAME: 'orchestrate/abc',
+      PGSSLMODE: 'require',
+      PGOPTIONS: '-c lock_timeout=5000 -c client_connection_check_interval=2000',
+    });
+  });
+});
