@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { ToolError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { ExitCode, ToolError } from '../errors.js';
 import { redact } from '../util/redact.js';
 
 export interface ProgramSpec {
@@ -36,6 +37,8 @@ export function displayCommand(program: string, args: readonly string[]): string
 
 /** Runs an external program and returns what happened; it never throws for a non-zero exit. */
 export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
+  // spawn reports a missing working directory as ENOENT of the program: say which one is missing.
+  if (spec.cwd !== undefined && !existsSync(spec.cwd)) throw new ToolError(`cannot run ${spec.program}: its working directory ${spec.cwd} does not exist`, '', ExitCode.Usage);
   const started = performance.now();
   const subprocess = execa(spec.program, [...spec.args], {
     env: { ...spec.env },

@@ -95,6 +95,14 @@ describe('connection failures give one clear line', () => {
     expect(result.stderr).toMatch(/database "no_such_db" does not exist/);
   });
 
+  it('a migrator.cwd that does not exist: exit 2 naming it', async () => {
+    const project = makeProject('alembic-project', { migrator: { cwd: 'no-such-dir' } });
+    const result = await runCli(['history'], { cwd: project.dir, env: { DATABASE_URL: urlFor('postgres') } });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/working directory .*no-such-dir does not exist/);
+  });
+
   it('unreachable server: exit 3', async () => {
     const result = await runCli(['history'], { cwd: makeProject('alembic-project').dir, env: { DATABASE_URL: 'postgresql://app:pw@127.0.0.1:1/app' } });
     expect(result.exitCode).toBe(3);
