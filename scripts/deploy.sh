@@ -15,12 +15,8 @@
 #   DATABASE_URL, POSTGRES_PASSWORD, ORCHESTRATE_ENV, ...: passed through to orchestrate
 set -Eeuo pipefail
 
-repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -n "${ORCHESTRATE_BIN:-}" ]]; then
-  read -r -a orchestrate <<<"$ORCHESTRATE_BIN"
-else
-  orchestrate=(node "$repo_dir/dist/cli.js")
-fi
+# shellcheck source=lib/orchestrate-command.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/orchestrate-command.sh"
 docker_bin="${DOCKER_BIN:-docker}"
 
 say() { printf 'deploy: %s\n' "$*" >&2; }

@@ -17,12 +17,8 @@
 # orchestrate reads (DATABASE_URL, POSTGRES_PASSWORD, ORCHESTRATE_ENV, BACKUP_DIR, LOG_DIR, REPORT_DIR).
 set -Eeuo pipefail
 
-repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -n "${ORCHESTRATE_BIN:-}" ]]; then
-  read -r -a orchestrate <<<"$ORCHESTRATE_BIN"
-else
-  orchestrate=(node "$repo_dir/dist/cli.js")
-fi
+# shellcheck source=lib/orchestrate-command.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/orchestrate-command.sh"
 
 usage() {
   sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent } from '../db/client.js';
+import { MAX_IDENTIFIER_BYTES, boundedName } from '../db/names.js';
 import { UsageError } from '../errors.js';
 import type { DatabaseSettings } from './types.js';
 
-const MAX_IDENTIFIER_BYTES = 63;
 
 /** PostgreSQL would silently truncate a longer name, and the restore would then look for the wrong database. */
 export function assertDatabaseName(name: string, what: string): void {
@@ -19,10 +19,7 @@ function literal(value: string): string {
 
 /** `<base>_<tag>_<hex>` within PostgreSQL's 63-byte identifier limit, so it is never silently truncated. */
 export function siblingName(base: string, tag: string): string {
-  const suffix = `_${tag}_${randomBytes(3).toString('hex')}`;
-  let head = base;
-  while (Buffer.byteLength(head) + suffix.length > MAX_IDENTIFIER_BYTES) head = head.slice(0, -1);
-  return `${head}${suffix}`;
+  return boundedName(base, `_${tag}_${randomBytes(3).toString('hex')}`);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { restoreIntoNewDatabase } from '../backup/index.js';
-import { withClient, quoteIdent } from '../db/client.js';
+import { dropDatabase } from '../backup/databases.js';
+import { withClient } from '../db/client.js';
+import { boundedName } from '../db/names.js';
 import { relationFileNodes, rewrittenTables, startLockSampler } from '../db/locks.js';
 import { parseDatabaseUrl, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, ToolError } from '../errors.js';
@@ -11,10 +13,9 @@ import type { StepResult } from './runner.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
 import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
 
-/** PostgreSQL truncates identifiers at 63 bytes; keep the run id, which makes the name unique. */
+/** `<db>_<purpose>_<run id>`: the run id makes it unique and tells which run left it behind. */
 export function scratchDatabaseName(database: string, runId: string, purpose: string): string {
-  const suffix = `_${purpose}_${runId}`;
-  return `${database.slice(0, 63 - suffix.length)}${suffix}`;
+  return boundedName(database, `_${purpose}_${runId}`);
 }
 
 /** Where the scratch copy lives: the target's own server by default, or rehearsal.scratchUrl's. */
@@ -27,7 +28,7 @@ function scratchTargets(state: MigrationRunState, purpose: string): { db: DbTarg
 export async function dropScratch(state: MigrationRunState): Promise<void> {
   const scratch = state.scratch;
   if (!scratch) return;
-  await withClient(scratch.admin, state.names.inspect, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch.db.database)} WITH (FORCE)`));
+  await withClient(scratch.admin, state.names.inspect, (client) => dropDatabase(client, scratch.db.database));
   state.context.logger.info({ database: scratch.db.database }, 'scratch database dropped');
   state.scratch = undefined;
 }

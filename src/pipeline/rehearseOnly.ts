@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { createBackup } from '../backup/index.js';
 import type { RunContext } from '../context.js';
 import { judgeRehearsal, type LintFinding } from '../lint/index.js';
 import { migrationSteps } from './migrationRun.js';
 import { preflight } from './preflight.js';
+import { withPrivateBackups } from './privateBackups.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
 import { newRunState, type MigrationRunOptions, type RehearsalRecord } from './state.js';
@@ -21,21 +19,20 @@ export interface RehearsalFindings {
  * the scratch database dropped. Production is only read; no journal or report is written.
  */
 export async function rehearseForFindings(context: RunContext, targetSpec: string): Promise<RehearsalFindings> {
-  const dumpDir = mkdtempSync(path.join(os.tmpdir(), 'orchestrate-lint-dump-'));
-  const privateContext: RunContext = { ...context, settings: { ...context.settings, backupDir: dumpDir } };
   const options: MigrationRunOptions = { command: 'upgrade', direction: 'upgrade', targetSpec, dryRun: true, skipBackup: false, skipRehearsal: false, force: false, reason: undefined };
   const recorder = new RunRecorder(context.settings.reportDir, context.logger, { runId: context.runId, command: 'lint', applicationName: context.applicationName, startedAt: context.startedAt, steps: migrationSteps(options).map((step) => step.name) }, false);
-  const state = newRunState(privateContext, options, recorder);
-  try {
-    await preflight(state);
-    if (!state.plan || state.plan.migrations.length === 0) return { findings: [], rehearsal: undefined };
-    state.backup = await createBackup(privateContext, state.target, { reason: 'manual', revision: state.plan.from });
-    await rehearse(state);
-  } finally {
-    await dropScratch(state).catch(() => undefined);
-    rmSync(dumpDir, { recursive: true, force: true });
-  }
-  const rehearsal = state.rehearsal;
+  const rehearsal = await withPrivateBackups(context, async (privateContext) => {
+    const state = newRunState(privateContext, options, recorder);
+    try {
+      await preflight(state);
+      if (!state.plan || state.plan.migrations.length === 0) return undefined;
+      state.backup = await createBackup(privateContext, state.target, { reason: 'manual', revision: state.plan.from });
+      await rehearse(state);
+      return state.rehearsal;
+    } finally {
+      await dropScratch(state).catch(() => undefined);
+    }
+  });
   const findings = rehearsal ? judgeRehearsal({ locks: rehearsal.locks, rewrittenTables: rehearsal.rewrittenTables, rowCounts: rehearsal.rowEstimates }, context.settings.policy, context.settings.env) : [];
   return { findings, rehearsal };
 }

@@ -6,6 +6,7 @@ import { canPrompt, confirm } from '../util/prompt.js';
 import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
 import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.js';
 import type { UndoResult } from './runner.js';
+import { scratchDatabaseName } from './rehearsal.js';
 import { compareWithSnapshot } from './snapshot.js';
 import type { MigrationRunState, RollbackRecord } from './state.js';
 import { liveClientCheck, reverse, runTool, stopToolBackends } from './toolStep.js';
@@ -93,7 +94,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   }
 
   record.path = 'restore';
-  record.keptFailedDatabase = `${target.database.slice(0, 40)}_failed_${context.runId}`;
+  record.keptFailedDatabase = scratchDatabaseName(target.database, context.runId, 'failed');
   try {
     // Our lock session is on the database being replaced; the swap ends it.
     await state.lock?.release();

@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { createBackup, restoreIntoNewDatabase } from '../backup/index.js';
 import type { RunContext } from '../context.js';
-import { quoteIdent, withClient } from '../db/client.js';
+import { dropDatabase } from '../backup/databases.js';
+import { withClient } from '../db/client.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
 import { pendingUpgrades, resolveTarget, type Revision } from '../migrators/plan.js';
 import { validateDatabase } from '../validation/checks.js';
 import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
+import { withPrivateBackups } from './privateBackups.js';
 import { scratchDatabaseName } from './rehearsal.js';
 import { runTool } from './toolStep.js';
 import type { Direction } from './state.js';
@@ -62,7 +61,6 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
   }
 
   const scratch = withDatabase(target, scratchDatabaseName(target.database, context.runId, 'test'));
-  const dumpDir = mkdtempSync(path.join(os.tmpdir(), 'orchestrate-test-dump-'));
   const stage = async (name: string, work: () => Promise<string>): Promise<void> => {
     const started = performance.now();
     try {
@@ -88,13 +86,13 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
 
   let failure: string | undefined;
   try {
-    // The dump goes to a private temporary directory: a test run must not add to the backup store.
-    const dumpContext = { ...context, settings: { ...context.settings, backupDir: dumpDir } };
-    await stage('copy', async () => {
-      const manifest = await createBackup(dumpContext, target, { reason: 'manual', revision: state.current });
-      await restoreIntoNewDatabase(dumpContext, manifest.id, scratch);
-      return `${describeTarget(target)} copied into ${scratch.database}`;
-    });
+    await stage('copy', () =>
+      withPrivateBackups(context, async (dumpContext) => {
+        const manifest = await createBackup(dumpContext, target, { reason: 'manual', revision: state.current });
+        await restoreIntoNewDatabase(dumpContext, manifest.id, scratch);
+        return `${describeTarget(target)} copied into ${scratch.database}`;
+      }),
+    );
     if (nothingPending) await stage(`prepare: downgrade to ${from ?? 'base'}`, () => move('downgrade', from));
     const start = await fingerprint(scratch);
     let upgraded: SchemaFingerprint | undefined;
@@ -121,8 +119,7 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
     if (!(error instanceof OrchestrateError && error.exitCode === ExitCode.RehearsalFailed)) throw error;
     failure = error.message;
   } finally {
-    await withClient(target, inspect, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch.database)} WITH (FORCE)`)).catch(() => undefined);
-    rmSync(dumpDir, { recursive: true, force: true });
+    await withClient(target, inspect, (client) => dropDatabase(client, scratch.database)).catch(() => undefined);
   }
   return { database: describeTarget(target), from, to, stages, ok: failure === undefined, ...(failure ? { failure } : {}) };
 }
