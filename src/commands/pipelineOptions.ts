@@ -6,6 +6,7 @@ export interface PipelineArgs {
   readonly dryRun: boolean;
   readonly timeout: number | undefined;
   readonly lockTimeout: number | undefined;
+  readonly lockRetries: number | undefined;
   readonly skipBackup: boolean;
   readonly skipTest: boolean;
   readonly force: boolean;
@@ -19,6 +20,7 @@ export function pipelineOptions<T>(yargs: Argv<T>): Argv<T & PipelineArgs> {
     .option('dry-run', { type: 'boolean', default: false, describe: 'show the plan, SQL and checks; change nothing' })
     .option('timeout', { type: 'number', describe: 'wall-clock limit for the migration, seconds (default 300)', requiresArg: true })
     .option('lock-timeout', { type: 'number', describe: 'lock_timeout of the migration session, ms (default 5000)', requiresArg: true })
+    .option('lock-retries', { type: 'number', describe: 'retries of a migration that timed out on a lock and changed nothing (default 5; 0: off)', requiresArg: true })
     .option('skip-backup', { type: 'boolean', default: false, describe: 'no backup (and so no rehearsal); production needs --force' })
     .option('skip-test', { type: 'boolean', default: false, describe: 'no rehearsal on a scratch copy; production needs --force' })
     .option('force', { type: 'boolean', default: false, describe: 'allow skips and policy overrides in production (recorded)' })
@@ -28,5 +30,6 @@ export function pipelineOptions<T>(yargs: Argv<T>): Argv<T & PipelineArgs> {
 export function pipelineOverrides(args: PipelineArgs): SettingOverrides {
   if (args.timeout !== undefined && Number.isNaN(args.timeout)) throw new UsageError('--timeout needs a number of seconds');
   if (args.lockTimeout !== undefined && Number.isNaN(args.lockTimeout)) throw new UsageError('--lock-timeout needs a number of milliseconds');
-  return { timeoutSeconds: args.timeout, lockTimeoutMs: args.lockTimeout };
+  if (args.lockRetries !== undefined && Number.isNaN(args.lockRetries)) throw new UsageError('--lock-retries needs a whole number');
+  return { timeoutSeconds: args.timeout, lockTimeoutMs: args.lockTimeout, lockRetries: args.lockRetries };
 }

@@ -16,7 +16,7 @@ export const testCommand: CommandModule<GlobalArgs, TestArgs> = {
       .option('lock-timeout', { type: 'number', describe: 'lock_timeout of the tool sessions, ms', requiresArg: true })),
   handler: (args) =>
     runCommand(
-      { name: 'test', args, overrides: pipelineOverrides({ ...args, dryRun: false, skipBackup: false, skipTest: false, force: false, reason: undefined }) },
+      { name: 'test', args, overrides: pipelineOverrides({ ...args, lockRetries: undefined, dryRun: false, skipBackup: false, skipTest: false, force: false, reason: undefined }) },
       async (context) => {
         const result = await selfTest(context, args.target);
         const lines = result.stages.map((stage) => `${stage.ok ? 'ok  ' : 'FAIL'}  ${stage.name}: ${stage.detail}`);

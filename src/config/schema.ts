@@ -60,6 +60,8 @@ const restoreSchema = z.strictObject({
 const pipelineSchema = z.strictObject({
   timeoutSeconds: z.number().positive().default(300),
   lockTimeoutMs: z.number().int().min(1).default(5000),
+  /** Retries of a migration that failed on lock_timeout and provably changed nothing (docs/safety.md); 0 turns them off. */
+  lockRetries: z.number().int().min(0).max(20).default(5),
   /** Transactions open longer than this on the target are reported in preflight: they would block DDL. */
   longTransactionSeconds: z.number().min(0).default(60),
   /** How long to wait for the run lock before giving up with exit 4. */

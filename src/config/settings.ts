@@ -24,6 +24,7 @@ export interface GlobalFlags {
 export interface SettingOverrides {
   readonly timeoutSeconds?: number | undefined;
   readonly lockTimeoutMs?: number | undefined;
+  readonly lockRetries?: number | undefined;
 }
 
 type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
@@ -85,6 +86,9 @@ export function loadSettings(options: LoadOptions): Settings {
   if (overrides.lockTimeoutMs !== undefined && !(Number.isInteger(overrides.lockTimeoutMs) && overrides.lockTimeoutMs > 0)) {
     problems.push('--lock-timeout must be a positive whole number of milliseconds (0 would disable the timeout)');
   }
+  if (overrides.lockRetries !== undefined && !(Number.isInteger(overrides.lockRetries) && overrides.lockRetries >= 0 && overrides.lockRetries <= 20)) {
+    problems.push('--lock-retries must be a whole number from 0 to 20');
+  }
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const file = parsed.data;
@@ -111,6 +115,7 @@ export function loadSettings(options: LoadOptions): Settings {
       ...file.pipeline,
       timeoutSeconds: overrides.timeoutSeconds ?? file.pipeline.timeoutSeconds,
       lockTimeoutMs: overrides.lockTimeoutMs ?? file.pipeline.lockTimeoutMs,
+      lockRetries: overrides.lockRetries ?? file.pipeline.lockRetries,
     },
     rollback: { restore: file.rollback.restore ?? (environment === 'production' ? 'confirm' : 'auto') },
   };

@@ -3,6 +3,7 @@ import type { RunContext } from '../context.js';
 import { describeTarget } from '../db/target.js';
 import { errorMessage } from '../errors.js';
 import { migrationSteps } from './migrationRun.js';
+import { lockTimeoutSchedule } from './lockRetry.js';
 import { preflight } from './preflight.js';
 import { RunRecorder } from './recorder.js';
 import { newRunState, type MigrationRunOptions, type Plan } from './state.js';
@@ -55,7 +56,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     backup: backup && 'estimatedBytes' in backup ? `pg_dump (${context.settings.backup.format}) of ~${mib(backup.estimatedBytes)} into ${context.settings.backupDir} (${mib(backup.freeBytes)} free), then verified` : 'pg_dump, then verified',
     rehearsal: 'restore the backup into a scratch database, run the same migration there, validate, trace locks and rewrites; drop the scratch database',
     policy: `judge what the rehearsal measured: ACCESS EXCLUSIVE held over ${context.settings.policy.lockBudgetMs} ms or a rewrite of a table over ${context.settings.policy.rewriteRowLimit} rows ${context.settings.env === 'production' ? 'refuses the run' : 'is a warning'}`,
-    migrate: `run the tool against production with lock_timeout=${pipeline.lockTimeoutMs} ms and a ${pipeline.timeoutSeconds} s limit`,
+    migrate: `run the tool against production with lock_timeout up to ${pipeline.lockTimeoutMs} ms and a ${pipeline.timeoutSeconds} s limit${pipeline.lockRetries > 0 ? `; a lock timeout that changed nothing is retried up to ${pipeline.lockRetries} times with growing lock_timeouts (${lockTimeoutSchedule(pipeline.lockRetries, pipeline.lockTimeoutMs).join(', ')} ms)` : ''}`,
     validate: 'revision, schema equal to the rehearsal, no NOT VALID constraint or invalid index, critical tables, smoke queries',
   };
   return {

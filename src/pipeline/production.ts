@@ -9,7 +9,8 @@ import type { StepResult } from './runner.js';
 import { acquireRunLock } from './runLock.js';
 import { takeSnapshot } from './snapshot.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
-import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
+import { lockFailureNote, runPipelineTool } from './lockRetry.js';
+import { stopToolBackends } from './toolStep.js';
 
 /**
  * Takes the run lock, then looks for runs that died mid-way (their journal still says running while
@@ -56,22 +57,26 @@ export async function backUp(state: MigrationRunState): Promise<StepResult> {
   return { detail: `${manifest.id} (${manifest.bytes} bytes, sha256 ${manifest.sha256.slice(0, 12)}, verified)` };
 }
 
-/** Production, under lock_timeout and a wall-clock limit; on any failure its server backends are stopped too. */
+/**
+ * Production, under lock_timeout and a wall-clock limit, retrying lock timeouts that provably changed
+ * nothing (lockRetry.ts); on any failure its server backends are stopped too.
+ */
 export async function migrateProduction(state: MigrationRunState): Promise<StepResult> {
-  const { context, target, plan } = state;
-  if (!plan) throw new Error('migrate needs a plan');
+  const { context, target, plan, before } = state;
+  if (!plan || !before) throw new Error('migrate needs a plan and a before snapshot');
   const { pipeline } = context.settings;
-  const run = await runTool(state.migrator, target, state.options.direction, plan.to, {
+  const retried = await runPipelineTool(state, {
+    db: target,
     applicationName: state.names.tool,
-    lockTimeoutMs: pipeline.lockTimeoutMs,
-    ...liveClientCheck(state.serverVersionNum),
-    timeoutMs: pipeline.timeoutSeconds * 1000,
-    cancelSignal: state.interrupt.signal,
+    before,
+    label: 'production',
     onOutput: (chunk) => context.logger.debug({ output: chunk }, 'tool output'),
   });
+  const { run } = retried;
   state.production = toolRunRecord(run);
   state.recorder.detail('production', state.production);
-  if (run.ok) return { detail: `${plan.from ?? 'base'} -> ${plan.to ?? 'base'} in ${run.durationMs} ms` };
+  const attempts = retried.attempts.length > 1 ? ` (attempt ${retried.attempts.length} of ${retried.attempts.length}; earlier ones timed out waiting for a lock)` : '';
+  if (run.ok) return { detail: `${plan.from ?? 'base'} -> ${plan.to ?? 'base'} in ${run.durationMs} ms${attempts}` };
 
   const stopped = await stopToolBackends(target, state.names.tool, state.names.inspect);
   state.recorder.detail('stoppedBackends', stopped);
@@ -79,7 +84,7 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
     ? `timed out after ${pipeline.timeoutSeconds} s (tool stopped, ${stopped.cancelled.length} server backends cancelled, ${stopped.terminated.length} terminated)`
     : run.cancelled
       ? 'was interrupted'
-      : `failed: ${failureSummary(run.stderr || run.stdout)}`;
+      : `failed: ${failureSummary(run.stderr || run.stdout)}${lockFailureNote(retried, state.preflightChecks)}`;
   // NeedsHuman unless the undo (rollback) that follows verifies: its verdict decides the exit code.
   throw new ToolError(`the production migration ${why}`, run.stderr, ExitCode.NeedsHuman);
 }

@@ -11,7 +11,8 @@ import { tableRowEstimates } from '../validation/data.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
 import type { StepResult } from './runner.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
-import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
+import { lockFailureNote, runPipelineTool, type LockRetryResult } from './lockRetry.js';
+import { stopToolBackends } from './toolStep.js';
 
 /** `<db>_<purpose>_<run id>`: the run id makes it unique and tells which run left it behind. */
 export function scratchDatabaseName(database: string, runId: string, purpose: string): string {
@@ -57,19 +58,22 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     throw new RehearsalError(`restoring the backup into the scratch database failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  const nodesBefore = await withClient(scratch, state.names.inspect, (client) => relationFileNodes(client));
+  // What "nothing happened" means on the copy, should a lock timeout call for a retry.
+  const { nodesBefore, fingerprintBefore } = await withClient(scratch, state.names.inspect, async (client) => ({
+    nodesBefore: await relationFileNodes(client),
+    fingerprintBefore: await schemaFingerprint(client),
+  }));
   const sampler = startLockSampler(scratch, state.names.rehearsal);
-  let run: Awaited<ReturnType<typeof runTool>>;
+  let retried: LockRetryResult;
   let locks: Awaited<ReturnType<typeof sampler.stop>> = [];
   try {
     // Sampling must be running before the tool starts, or its first (often strongest) locks are missed.
     await sampler.ready;
-    run = await runTool(state.migrator, scratch, state.options.direction, plan.to, {
+    retried = await runPipelineTool(state, {
+      db: scratch,
       applicationName: state.names.rehearsal,
-      lockTimeoutMs: settings.pipeline.lockTimeoutMs,
-      ...liveClientCheck(state.serverVersionNum),
-      timeoutMs: settings.pipeline.timeoutSeconds * 1000,
-      cancelSignal: state.interrupt.signal,
+      before: { revision: plan.from, fingerprint: fingerprintBefore },
+      label: 'rehearsal',
       onOutput: (chunk) => context.logger.debug({ output: chunk }, 'rehearsal tool output'),
     });
   } finally {
@@ -79,11 +83,12 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
       return [];
     });
   }
+  const { run } = retried;
   const record = toolRunRecord(run);
   if (!run.ok) {
     await stopToolBackends(scratch, state.names.rehearsal, state.names.inspect).catch(() => undefined);
     state.recorder.detail('rehearsalTool', record);
-    const why = run.timedOut ? `timed out after ${settings.pipeline.timeoutSeconds} s` : run.cancelled ? 'was interrupted' : `failed: ${failureSummary(run.stderr || run.stdout)}`;
+    const why = run.timedOut ? `timed out after ${settings.pipeline.timeoutSeconds} s` : run.cancelled ? 'was interrupted' : `failed: ${failureSummary(run.stderr || run.stdout)}${lockFailureNote(retried, state.preflightChecks)}`;
     throw new RehearsalError(`the migration ${why} on the scratch copy`, run.stderr);
   }
 
