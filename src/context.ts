@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadSettings, type GlobalFlags, type SettingOverrides, type Settings } from './config/settings.js';
 import type { DbTarget } from './db/target.js';
 import { UsageError } from './errors.js';
-import { createRunLog, type ConsoleLevel, type Logger } from './log/logger.js';
+import { createRunLog, type ConsoleLevel, type ConsoleMode, type Logger } from './log/logger.js';
 import { createMigrator, type Migrator, type ToolSession } from './migrators/index.js';
 
 /** Everything one invocation shares: its id, settings, log and the tools it drives. */
@@ -15,6 +15,8 @@ export interface RunContext {
   /** Writes to the run's log file only. */
   readonly fileLogger: Logger;
   readonly logFile: string;
+  /** Ends the terminal's step view: call before printing the outcome. */
+  closeConsole(): void;
   /** application_name of every session this run opens, in-process or in a child. */
   readonly applicationName: string;
   /** The target database, or a usage error when none is configured. */
@@ -29,6 +31,7 @@ export interface ContextOptions {
   readonly flags: GlobalFlags;
   readonly overrides?: SettingOverrides;
   readonly consoleLevel: ConsoleLevel;
+  readonly consoleMode?: ConsoleMode;
 }
 
 export function newRunId(): string {
@@ -42,7 +45,14 @@ export function createRunContext(options: ContextOptions): RunContext {
   const settings = loadSettings({ flags: options.flags, ...(options.overrides ? { overrides: options.overrides } : {}) });
   const runId = newRunId();
   const startedAt = new Date();
-  const { logger, fileLogger, file } = createRunLog({ logDir: settings.logDir, runId, command: options.command, consoleLevel: options.consoleLevel, startedAt });
+  const { logger, fileLogger, file, closeConsole } = createRunLog({
+    logDir: settings.logDir,
+    runId,
+    command: options.command,
+    consoleLevel: options.consoleLevel,
+    ...(options.consoleMode ? { consoleMode: options.consoleMode } : {}),
+    startedAt,
+  });
   const applicationName = `${APPLICATION_NAME_PREFIX}${runId}`;
   let migrator: Migrator | undefined;
   logger.debug({ env: settings.env, configFile: settings.configFile, tool: settings.migrator.tool }, 'settings loaded');
@@ -54,6 +64,7 @@ export function createRunContext(options: ContextOptions): RunContext {
     logger,
     fileLogger,
     logFile: file,
+    closeConsole,
     applicationName,
     target() {
       if (!settings.target) throw new UsageError('no database given: set DATABASE_URL, pass --database-url, or set databaseUrl in the config file');

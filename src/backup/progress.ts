@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import { liveProgress } from '../log/stepView.js';
 
 /**
  * Progress of a long job: a line redrawn in place on a terminal, plain log lines at an interval
@@ -54,6 +55,11 @@ export function startProgress(options: ProgressOptions): Progress {
     return `${options.label}: ${amount(done)} of ${amount(options.total)} ${options.unit === 'items' ? 'items ' : ''}(${percent}%), ${elapsed}`;
   };
 
+  const rate = () => {
+    const seconds = (now() - started) / 1000;
+    return options.unit === 'bytes' && seconds >= 1 ? `, ${formatBytes(done / seconds)}/s` : '';
+  };
+
   return {
     update(value) {
       done = options.total !== undefined && options.unit === 'items' ? Math.min(value, options.total) : value;
@@ -61,14 +67,18 @@ export function startProgress(options: ProgressOptions): Progress {
       if (tty) {
         if (at - last < REDRAW_MS) return;
         last = at;
-        stream.write(`\r\x1b[K${describe()}`);
-        drawn = true;
+        // Inside the step view, the running step's line shows it; alone, a line redrawn in place.
+        const sink = liveProgress();
+        if (sink) sink(`${describe()}${rate()}`);
+        else stream.write(`\r\x1b[K${describe()}${rate()}`);
+        drawn = sink === undefined;
       } else if (at - last >= options.intervalMs) {
         last = at;
         options.logger.info({ event: `${options.label}.progress`, done, total: options.total ?? null, unit: options.unit }, describe());
       }
     },
     finish() {
+      liveProgress()?.(undefined);
       if (tty && drawn) stream.write(`\r\x1b[K${describe()}\n`);
     },
   };

@@ -3,6 +3,7 @@ import { dryRun, renderDryRun } from '../pipeline/dryRun.js';
 import { runMigration } from '../pipeline/migrationRun.js';
 import type { MigrationRunOptions } from '../pipeline/state.js';
 import { pipelineOverrides, type PipelineArgs } from './pipelineOptions.js';
+import { renderRunSummary } from './runSummary.js';
 import { runCommand, type GlobalArgs } from './shared.js';
 
 /** The shared handler of upgrade, downgrade and rollback: a dry run, or the pipeline and its report. */
@@ -21,14 +22,6 @@ export function runMigrationCommand(args: GlobalArgs & PipelineArgs, options: Om
       return { exitCode: ExitCode.Success, json: { dryRun: true, ...plan }, text: renderDryRun(plan) };
     }
     const result = await runMigration(context, runOptions);
-    const where = result.reportFiles ? `\nreport: ${result.reportFiles.markdown}` : '';
-    const loud = result.exitCode === ExitCode.NeedsHuman ? 'NEEDS A HUMAN: ' : '';
-    const nextCommand = (result.report.details.rollback as { nextCommand?: string; verified?: boolean } | undefined);
-    const next = result.exitCode === ExitCode.NeedsHuman && nextCommand?.nextCommand ? `\nnext: ${nextCommand.nextCommand}` : '';
-    return {
-      exitCode: result.exitCode,
-      json: { ...result.report, reportFiles: result.reportFiles },
-      text: `${loud}${result.outcome}: ${result.message}${next}${where}`,
-    };
+    return { exitCode: result.exitCode, json: { ...result.report, reportFiles: result.reportFiles }, text: renderRunSummary(result) };
   });
 }

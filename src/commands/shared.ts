@@ -17,6 +17,7 @@ export interface GlobalArgs {
   readonly backupDir: string | undefined;
   readonly logDir: string | undefined;
   readonly reportDir: string | undefined;
+  readonly verbose: boolean;
 }
 
 export function globalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArgs> {
@@ -29,7 +30,8 @@ export function globalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArgs> {
     .option('json', { type: 'boolean', default: false, describe: 'one JSON document on stdout; human text goes to stderr' })
     .option('backup-dir', { type: 'string', describe: 'backup directory (default: $BACKUP_DIR or ./backups)', requiresArg: true })
     .option('log-dir', { type: 'string', describe: 'log directory (default: $LOG_DIR or ./logs)', requiresArg: true })
-    .option('report-dir', { type: 'string', describe: 'report directory (default: $REPORT_DIR or ./reports)', requiresArg: true }) as unknown as Argv<T & GlobalArgs>;
+    .option('report-dir', { type: 'string', describe: 'report directory (default: $REPORT_DIR or ./reports)', requiresArg: true })
+    .option('verbose', { type: 'boolean', default: false, describe: 'every event on the terminal instead of one line per step' }) as unknown as Argv<T & GlobalArgs>;
 }
 
 /**
@@ -65,17 +67,21 @@ export async function runCommand(run: CommandRun, work: (context: RunContext) =>
     command: run.name,
     flags: run.args,
     consoleLevel: run.args.json ? 'warn' : (run.consoleLevel ?? 'info'),
+    // --json keeps the event stream on stderr as it always was; --verbose asks for it.
+    consoleMode: run.args.json || run.args.verbose ? 'events' : 'steps',
     ...(run.overrides ? { overrides: run.overrides } : {}),
   });
   let outcome: CommandOutcome;
   try {
     outcome = await work(context);
   } catch (error) {
+    context.closeConsole();
     // The error boundary prints the one line the user sees; the log file gets it too.
     context.fileLogger.error({ error: errorMessage(error), exitCode: error instanceof OrchestrateError ? error.exitCode : 1 }, `${run.name} failed`);
     throw error;
   }
   context.logger.debug({ exitCode: outcome.exitCode }, `${run.name} finished`);
+  context.closeConsole();
   if (run.args.json) process.stdout.write(`${JSON.stringify(redactDeep(outcome.json), null, 2)}\n`);
   else if (outcome.text) process.stdout.write(`${redact(outcome.text)}\n`);
   setCommandExitCode(outcome.exitCode);

@@ -108,7 +108,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     writeMigrations(appDir, tool, [...BASELINE, ...GOOD, ...BLOCKED], null);
     await data.query('BEGIN');
     await data.query('SELECT count(*) FROM orders');
-    const failing = await orchestrate(['upgrade', '--yes', '--lock-timeout', '2000']);
+    const failing = await orchestrate(['upgrade', '--yes', '--lock-timeout', '2000', '--lock-retries', '2']);
     await data.query('ROLLBACK');
     await data.end();
 

@@ -3,9 +3,12 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { redact } from '../util/redact.js';
 import { renderConsoleLine } from './console.js';
+import { createStepView } from './stepView.js';
 
 export type { Logger } from 'pino';
 export type ConsoleLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+/** `steps`: the operator's view (stepView.ts); `events`: every event as a line (`--verbose`, `--json`). */
+export type ConsoleMode = 'steps' | 'events';
 
 export interface RunLogOptions {
   readonly logDir: string;
@@ -13,6 +16,7 @@ export interface RunLogOptions {
   readonly command: string;
   /** The least severe level shown on the terminal; the file always gets everything from debug up. */
   readonly consoleLevel: ConsoleLevel;
+  readonly consoleMode?: ConsoleMode;
   readonly startedAt?: Date;
 }
 
@@ -22,6 +26,8 @@ export interface RunLog {
   readonly fileLogger: Logger;
   /** The JSON-lines log file of this run. */
   readonly file: string;
+  /** Finishes the terminal view (its last frame, the cursor back) before the outcome is printed. */
+  closeConsole(): void;
 }
 
 /** `2026-11-22T02-19-22Z`: sortable and safe in a file name. */
@@ -40,9 +46,15 @@ export function createRunLog(options: RunLogOptions): RunLog {
   // Synchronous writes: the error boundary exits the process right after the last line.
   const fileStream = pino.destination({ fd: openSync(file, 'a', 0o600), sync: true });
   const streams: pino.StreamEntry[] = [{ level: 'debug', stream: fileStream }];
+  let closeConsole = () => undefined as void;
   if (options.consoleLevel !== 'silent') {
-    const stream = { write: (line: string) => void process.stderr.write(renderConsoleLine(line)) };
-    streams.push({ level: options.consoleLevel, stream });
+    if (options.consoleMode === 'steps') {
+      const view = createStepView(process.stderr);
+      streams.push({ level: options.consoleLevel, stream: { write: (line: string) => view.write(line) } });
+      closeConsole = () => view.close();
+    } else {
+      streams.push({ level: options.consoleLevel, stream: { write: (line: string) => void process.stderr.write(renderConsoleLine(line)) } });
+    }
   }
   const pinoOptions: pino.LoggerOptions = {
     level: 'debug',
@@ -50,7 +62,7 @@ export function createRunLog(options: RunLogOptions): RunLog {
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: { streamWrite: (line) => redact(line) },
   };
-  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file };
+  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file, closeConsole };
 }
 
 /** A logger that writes nowhere, for library callers and tests that do not care. */

@@ -232,7 +232,9 @@ export async function runPipelineTool(state: MigrationRunState, tool: PipelineTo
     },
     onAttempt: (attempt) => {
       const log = attempt.outcome === 'lock timeout' ? context.logger.warn.bind(context.logger) : context.logger.info.bind(context.logger);
-      log({ ...attempt, blockers: attempt.blockers.map(describeBlocker) }, `${tool.label} attempt ${attempt.attempt}: ${attempt.outcome}`);
+      // "result", not "outcome": a run's closing event is the one that carries an outcome.
+      const { outcome, blockers, ...rest } = attempt;
+      log({ ...rest, result: outcome, blockers: blockers.map(describeBlocker) }, `${tool.label} attempt ${attempt.attempt}: ${outcome}`);
     },
   });
   if (result.attempts.length > 1 || result.attempts[0]?.outcome === 'lock timeout') {
