@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { inProcessDaemon } from '../daemon/support.js';
 import { withAdmin } from '../harness/db.js';
 import { processesWithEnvironment } from '../harness/procwatch.js';
 import { addRevision, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
@@ -143,5 +144,23 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect(after.exitCode, after.stdout + after.stderr).toBe(0);
     expect(after.stdout + after.stderr).toMatch(/nothing to do/);
     expect(await revision(s)).toBe('004_ok');
+  });
+
+  it('the daemon at start recovers a killed run: journal crashed, leftovers gone, production state logged', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 0 ELSE 300 END)`), 'pass');
+    const killed = await killMidStep(s, 'upgrade', '--yes');
+    expect(await scratchDatabases(s.db.name)).toHaveLength(1);
+
+    const daemon = await inProcessDaemon(s.project.dir, s.db.url);
+    try {
+      const recovered = journals(s).find((journal) => journal.runId === killed.runId);
+      expect(recovered?.status).toBe('crashed');
+      expect(recovered?.details.recovery).toMatchObject({ verdict: 'as-before', revision: '003_add_order_status', droppedDatabases: [`${s.db.name}_rehearsal_${killed.runId}`] });
+      expect(await scratchDatabases(s.db.name)).toEqual([]);
+      expect(daemon.lines().some((line) => line.crashedRun === killed.runId && String(line.msg).includes('production is at revision 003_add_order_status'))).toBe(true);
+    } finally {
+      await daemon.daemon.stop();
+    }
   });
 });
