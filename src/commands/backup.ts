@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.js';
 import { formatBytes } from '../backup/progress.js';
 import { ExitCode } from '../errors.js';
+import { recoverUnderLock } from '../pipeline/recovery.js';
 import { acquireRunLock } from '../pipeline/runLock.js';
 import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
@@ -22,6 +23,7 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       const lock = await acquireRunLock(target, context.applicationName, context.settings.pipeline.lockWaitSeconds);
       let manifest;
       try {
+        await recoverUnderLock(context, target);
         const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
         manifest = await createBackup(context, target, { reason: 'manual', revision, ...(args.name !== undefined ? { name: args.name } : {}) });
       } finally {

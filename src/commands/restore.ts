@@ -17,7 +17,8 @@ import { assertDatabaseName } from '../backup/databases.js';
 import type { RunContext } from '../context.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, RefusedError, UsageError, errorMessage } from '../errors.js';
-import { writeJournal, type RunJournal, type RunStatus } from '../pipeline/journal.js';
+import { journalOwner, writeJournal, type RunJournal, type RunStatus } from '../pipeline/journal.js';
+import { recoverUnderLock } from '../pipeline/recovery.js';
 import { acquireRunLock, type RunLock } from '../pipeline/runLock.js';
 import { appendAudit } from '../report/audit.js';
 import { canPrompt, confirm } from '../util/prompt.js';
@@ -49,7 +50,7 @@ function recordRun(context: RunContext, into: DbTarget, manifest: BackupManifest
     startedAt: context.startedAt.toISOString(),
     applicationName: context.applicationName,
     steps: [],
-    details: { database: into.database, into: describeTarget(into), restoring: manifest.id },
+    details: { ...journalOwner(), database: into.database, into: describeTarget(into), restoring: manifest.id },
   };
   const { reportDir } = context.settings;
   writeJournal(reportDir, journal);
@@ -97,6 +98,7 @@ async function restoreOver(context: RunContext, manifest: BackupManifest, into: 
     released = true;
   };
   try {
+    await recoverUnderLock(context, into);
     const rows = await rowsPerTable(into, context.applicationName);
     await confirmReplacement(context, manifest, into, rows);
     const revision = await revisionForBackup(() => context.migrator(), into, context.toolSession(), context.logger);

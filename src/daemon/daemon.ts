@@ -7,6 +7,7 @@ import { RefusedError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Migrator } from '../migrators/types.js';
 import { notifyRunFinished } from '../notify/index.js';
+import { recoverAtDaemonStart } from '../pipeline/recovery.js';
 import { readAudit } from '../report/audit.js';
 import { redact } from '../util/redact.js';
 import { healthReport, probeDatabase, type HealthReport } from './health.js';
@@ -157,6 +158,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       hint: 'another process has the port, or the address is not local: set daemon.port / daemon.host',
     });
   }
+
+  // Before any job: a run killed earlier must not leave its journal "running" and its leftovers behind.
+  await recoverAtDaemonStart({ settings, target, migrator, applicationName: options.applicationName, logger });
 
   const handles: ScheduleHandle[] = [];
   for (const { job, schedule, runOnStart } of jobs) {

@@ -1,6 +1,6 @@
 import type { DbTarget } from '../db/target.js';
 import type { ToolSession } from '../migrators/types.js';
-import { runProgram, type ProgramRun } from './process.js';
+import { READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
 /** How to start the project's own Alembic: which program, in which directory, URL through which variable. */
@@ -10,14 +10,21 @@ export interface AlembicInvocation {
   readonly urlEnv: string;
 }
 
-function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbTarget | undefined, session: ToolSession | undefined): Promise<ProgramRun> {
+/**
+ * `migration`: a run that changes a database, whose output people read (a bounded tail is kept);
+ * `read`: a call whose output is parsed, kept whole.
+ */
+type AlembicCall = 'migration' | 'read';
+
+function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbTarget | undefined, session: ToolSession | undefined, call: AlembicCall = 'read'): Promise<ProgramRun> {
   const [program, ...leading] = invocation.executable;
   return runProgram({
     program: program ?? 'alembic',
     args: [...leading, ...args],
     cwd: invocation.cwd,
     env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
-    ...(session?.timeoutMs !== undefined ? { timeoutMs: session.timeoutMs } : {}),
+    timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
+    ...(call === 'migration' ? { capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } } : {}),
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
     ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
   });
@@ -27,9 +34,9 @@ export const alembicHistory = (invocation: AlembicInvocation) => alembic(invocat
 export const alembicHeads = (invocation: AlembicInvocation) => alembic(invocation, ['heads'], undefined, undefined);
 export const alembicCurrent = (invocation: AlembicInvocation, db: DbTarget, session: ToolSession) => alembic(invocation, ['current'], db, session);
 export const alembicUpgrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
-  alembic(invocation, ['upgrade', target], db, session);
+  alembic(invocation, ['upgrade', target], db, session, 'migration');
 export const alembicDowngrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
-  alembic(invocation, ['downgrade', target], db, session);
+  alembic(invocation, ['downgrade', target], db, session, 'migration');
 /** Offline mode: renders the SQL of `from:to` without connecting. */
 export const alembicUpgradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
   alembic(invocation, ['upgrade', range, '--sql'], db, session);

@@ -1,6 +1,6 @@
 import type { DbTarget } from '../db/target.js';
 import type { ToolSession } from '../migrators/types.js';
-import { runProgram, type ProgramRun } from './process.js';
+import { READ_ONLY_TOOL_TIMEOUT_MS, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
 export interface CommandInvocation {
@@ -25,7 +25,7 @@ export function runTemplate(
     args,
     cwd: invocation.cwd,
     env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
-    ...(session?.timeoutMs !== undefined ? { timeoutMs: session.timeoutMs } : {}),
+    timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
     ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
   });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { DbTarget } from '../db/target.js';
 import type { ToolSession } from '../migrators/types.js';
-import { runProgram, type ProgramRun } from './process.js';
+import { READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
 export interface NodePgMigrateInvocation {
@@ -42,7 +42,9 @@ function nodePgMigrate(invocation: NodePgMigrateInvocation, args: readonly strin
     ],
     cwd: invocation.cwd,
     env: toolEnvironment(db, session, invocation.urlEnv),
-    ...(session.timeoutMs !== undefined ? { timeoutMs: session.timeoutMs } : {}),
+    timeoutMs: session.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
+    // up and down change the database; their output is read by people, not parsed.
+    capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES },
     ...(session.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
     ...(session.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
   });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { libpqEnv, type DbTarget } from '../db/target.js';
 import { ToolError } from '../errors.js';
-import { lastLines, runProgram, type ProgramRun } from './process.js';
+import { BULK_TOOL_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, lastLines, runProgram, type ProgramRun } from './process.js';
 
 /** A PostgreSQL client program: from `tools.pgBinDir` when configured, else the first on PATH. */
 export function pgProgram(binDir: string | undefined, name: 'pg_dump' | 'pg_restore'): string {
@@ -27,7 +27,7 @@ export function parseToolVersion(output: string): ToolVersion | undefined {
 
 /** `program --version`, parsed; a tool that cannot say its version is not one we can trust with a backup. */
 export async function toolVersion(program: string): Promise<ToolVersion> {
-  const run = await runProgram({ program, args: ['--version'], timeoutMs: 30_000 });
+  const run = await runProgram({ program, args: ['--version'], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
   const parsed = run.ok ? parseToolVersion(run.stdout) : undefined;
   if (!parsed) throw new ToolError(`${run.command} did not report a PostgreSQL version: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr);
   return parsed;
@@ -45,6 +45,8 @@ export interface DumpSpec {
   readonly jobs: number;
   readonly lockWaitTimeoutMs: number;
   readonly cancelSignal?: AbortSignal;
+  /** Wall-clock limit; default BULK_TOOL_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
   readonly onStderr?: (chunk: string) => void;
 }
 
@@ -67,6 +69,9 @@ export function runPgDump(spec: DumpSpec): Promise<ProgramRun> {
     args: pgDumpArgs(spec),
     // PGDATABASE names the database: unlike a -d argument it is never expanded as a connection string.
     env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
+    timeoutMs: spec.timeoutMs ?? BULK_TOOL_TIMEOUT_MS,
+    // --verbose lists every object: people read its end, the progress counter reads it live.
+    capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES },
     ...(spec.cancelSignal ? { cancelSignal: spec.cancelSignal } : {}),
     ...(spec.onStderr ? { onStderr: spec.onStderr } : {}),
   });

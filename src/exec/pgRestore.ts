@@ -1,14 +1,14 @@
 import { libpqEnv, type DbTarget } from '../db/target.js';
-import { runProgram, type ProgramRun } from './process.js';
+import { BULK_TOOL_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 
 /** Reads the whole archive and writes the SQL nowhere: the only check that finds truncated or damaged data (`-l` reads the TOC alone). */
 export function pgRestoreReadAll(program: string, archive: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--file=/dev/null', archive] });
+  return runProgram({ program, args: ['--file=/dev/null', archive], timeoutMs: BULK_TOOL_TIMEOUT_MS, capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } });
 }
 
 /** The archive's table of contents, one entry per line; comment lines start with `;`. */
 export function pgRestoreList(program: string, archive: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--list', archive] });
+  return runProgram({ program, args: ['--list', archive], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
 }
 
 export interface RestoreSpec {
@@ -21,6 +21,8 @@ export interface RestoreSpec {
   /** --no-owner --no-acl: roles and grants of the source need not exist here. */
   readonly noOwner: boolean;
   readonly cancelSignal?: AbortSignal;
+  /** Wall-clock limit; default BULK_TOOL_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
   readonly onStderr?: (chunk: string) => void;
 }
 
@@ -50,6 +52,8 @@ export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
     program: spec.program,
     args: pgRestoreArgs(spec),
     env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
+    timeoutMs: spec.timeoutMs ?? BULK_TOOL_TIMEOUT_MS,
+    capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES },
     ...(spec.cancelSignal ? { cancelSignal: spec.cancelSignal } : {}),
     ...(spec.onStderr ? { onStderr: spec.onStderr } : {}),
   });
@@ -60,5 +64,5 @@ export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
  * Reads definitions only, never table data, and connects to no database.
  */
 export function pgRestoreSchemaScript(program: string, archive: string, listFile: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--schema-only', `--use-list=${listFile}`, '--file=-', archive] });
+  return runProgram({ program, args: ['--schema-only', `--use-list=${listFile}`, '--file=-', archive], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
 }

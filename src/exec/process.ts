@@ -1,7 +1,25 @@
-import { execa } from 'execa';
-import { existsSync } from 'node:fs';
 import { ExitCode, ToolError } from '../errors.js';
 import { redact } from '../util/redact.js';
+import { existsSync } from 'node:fs';
+import { resolveProgram, spawnSupervised } from './supervisor.js';
+
+/** What a tool run keeps of its output in memory (the log gets all of it through onStdout/onStderr). */
+export type OutputCapture =
+  /** The whole output, for callers that parse it (history, current, --sql, pg_restore --list); more than `limitBytes` fails the run loudly. */
+  | { readonly mode: 'complete'; readonly limitBytes: number }
+  /** The last `bytes` of each stream, for runs whose output is read by people (migrations, dumps, restores). */
+  | { readonly mode: 'tail'; readonly bytes: number };
+
+/** Generous: the largest output a caller parses is a schema's rendered SQL. */
+export const COMPLETE_OUTPUT_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Enough for the failing statement and the traceback around it. */
+export const TAIL_OUTPUT_BYTES = 256 * 1024;
+/** Wall-clock limit of read-only tool calls (current, history, --sql, --list, --version) unless the caller has its own. */
+export const READ_ONLY_TOOL_TIMEOUT_MS = 120_000;
+/** Wall-clock limit of dumps, restores and whole-archive reads unless the caller has its own: long, but a bound. */
+export const BULK_TOOL_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+/** After SIGTERM, how long a stopped tool gets before SIGKILL. */
+const KILL_GRACE_MS = 5_000;
 
 export interface ProgramSpec {
   readonly program: string;
@@ -9,9 +27,11 @@ export interface ProgramSpec {
   /** Added to the inherited environment; secrets go here, never into args. */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
-  /** Wall-clock limit: SIGTERM at expiry, SIGKILL 5 s later. */
-  readonly timeoutMs?: number;
+  /** Wall-clock limit, required: no tool call may hang. SIGTERM to the tool's process group at expiry, SIGKILL 5 s later. */
+  readonly timeoutMs: number;
   readonly cancelSignal?: AbortSignal;
+  /** Default: complete, up to COMPLETE_OUTPUT_LIMIT_BYTES. */
+  readonly capture?: OutputCapture;
   /** Called with each chunk of stderr as it arrives (progress, live logging). */
   readonly onStderr?: (chunk: string) => void;
   readonly onStdout?: (chunk: string) => void;
@@ -21,13 +41,15 @@ export interface ProgramRun {
   readonly command: string;
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
-  /** Whole outputs, never truncated: the failing statement is often at the end of a long log. */
+  /** The whole output, or with capture mode "tail" its last part (then `droppedBytes` says how much was left out). */
   readonly stdout: string;
   readonly stderr: string;
   readonly durationMs: number;
   readonly timedOut: boolean;
   readonly cancelled: boolean;
   readonly ok: boolean;
+  /** Output left out of stdout/stderr by a tail capture; absent when nothing was. */
+  readonly droppedBytes?: { readonly stdout: number; readonly stderr: number };
 }
 
 /** The printable form of a command line (arguments never hold secrets, but URLs are redacted anyway). */
@@ -35,45 +57,123 @@ export function displayCommand(program: string, args: readonly string[]): string
   return redact([program, ...args].map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replace(/'/g, `'\\''`)}'`)).join(' '));
 }
 
-/** Runs an external program and returns what happened; it never throws for a non-zero exit. */
+/** One output stream as kept in memory: everything up to a limit, or a sliding tail. */
+class OutputBuffer {
+  private chunks: string[] = [];
+  private kept = 0;
+  dropped = 0;
+  overflowed = false;
+
+  constructor(private readonly capture: OutputCapture) {}
+
+  add(chunk: string): void {
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    if (this.capture.mode === 'complete') {
+      if (this.kept > this.capture.limitBytes) this.overflowed = true;
+      return;
+    }
+    // Joined only now and then: the tail stays between `bytes` and twice that.
+    if (this.kept > 2 * this.capture.bytes) {
+      const text = this.chunks.join('');
+      const cut = text.length - this.capture.bytes;
+      this.dropped += cut;
+      this.chunks = [text.slice(cut)];
+      this.kept = this.capture.bytes;
+    }
+  }
+
+  text(): string {
+    const text = this.chunks.join('');
+    if (this.capture.mode === 'complete' || text.length <= this.capture.bytes) return text;
+    const cut = text.length - this.capture.bytes;
+    this.dropped += cut;
+    this.chunks = [text.slice(cut)];
+    return this.chunks[0] ?? '';
+  }
+}
+
+/**
+ * Runs an external program under the supervisor (it cannot outlive orchestrate) and returns what
+ * happened; it never throws for a non-zero exit. It throws when the program cannot be started, and
+ * when a complete capture overflows its limit (a truncated parse would be silently wrong).
+ */
 export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
   // spawn reports a missing working directory as ENOENT of the program: say which one is missing.
   if (spec.cwd !== undefined && !existsSync(spec.cwd)) throw new ToolError(`cannot run ${spec.program}: its working directory ${spec.cwd} does not exist`, '', ExitCode.Usage);
-  const started = performance.now();
-  const subprocess = execa(spec.program, [...spec.args], {
-    env: { ...spec.env },
-    extendEnv: true,
-    cwd: spec.cwd,
-    reject: false,
-    stdin: 'ignore',
-    stripFinalNewline: false,
-    maxBuffer: 512 * 1024 * 1024,
-    forceKillAfterDelay: 5000,
-    ...(spec.timeoutMs !== undefined ? { timeout: spec.timeoutMs } : {}),
-    ...(spec.cancelSignal ? { cancelSignal: spec.cancelSignal } : {}),
-  });
-  if (spec.onStderr) subprocess.stderr?.on('data', (chunk: Buffer) => spec.onStderr?.(chunk.toString()));
-  if (spec.onStdout) subprocess.stdout?.on('data', (chunk: Buffer) => spec.onStdout?.(chunk.toString()));
-  const result = await subprocess;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
+  const file = resolveProgram(spec.program, spec.cwd, env.PATH);
+  if (!file) throw new ToolError(`${spec.program} not found (is it installed and on PATH?)`, '');
   const command = displayCommand(spec.program, spec.args);
-  if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled && !result.signal) {
-    const code = (result.cause as NodeJS.ErrnoException | undefined)?.code;
-    throw new ToolError(
-      code === 'ENOENT' ? `${spec.program} not found (is it installed and on PATH?)` : `could not start ${command}: ${redact(result.shortMessage ?? "")}`,
-      '',
-    );
-  }
-  return {
-    command,
-    exitCode: result.exitCode,
-    signal: result.signal ?? undefined,
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    durationMs: Math.round(performance.now() - started),
-    timedOut: result.timedOut,
-    cancelled: result.isCanceled,
-    ok: !result.failed,
+  const capture = spec.capture ?? { mode: 'complete', limitBytes: COMPLETE_OUTPUT_LIMIT_BYTES };
+  const started = performance.now();
+  const supervised = spawnSupervised(file, spec.args, { env, cwd: spec.cwd });
+  const { child } = supervised;
+  const stdout = new OutputBuffer(capture);
+  const stderr = new OutputBuffer(capture);
+  let timedOut = false;
+  let cancelled = false;
+  let overflow: 'stdout' | 'stderr' | undefined;
+  const stop = () => supervised.stop(KILL_GRACE_MS);
+  const collect = (stream: NodeJS.ReadableStream | null, buffer: OutputBuffer, name: 'stdout' | 'stderr', listener: ((chunk: string) => void) | undefined) => {
+    if (!stream) return Promise.resolve();
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffer.add(chunk);
+      listener?.(chunk);
+      if (buffer.overflowed && !overflow) {
+        overflow = name;
+        stop();
+      }
+    });
+    return new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
   };
+  const streams = Promise.all([collect(child.stdout, stdout, 'stdout', spec.onStdout), collect(child.stderr, stderr, 'stderr', spec.onStderr)]);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop();
+  }, spec.timeoutMs);
+  const onAbort = () => {
+    cancelled = true;
+    stop();
+  };
+  if (spec.cancelSignal?.aborted) onAbort();
+  else spec.cancelSignal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const { exitCode, signal } = await new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig }));
+    });
+    await streams;
+    if (overflow) {
+      throw new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${overflow}: stopped rather than read a truncated output`, '');
+    }
+    const stdoutText = stdout.text();
+    const stderrText = stderr.text();
+    return {
+      command,
+      exitCode: exitCode ?? undefined,
+      signal: signal ?? undefined,
+      stdout: stdoutText,
+      stderr: stderrText,
+      durationMs: Math.round(performance.now() - started),
+      timedOut,
+      cancelled,
+      ok: exitCode === 0 && !timedOut && !cancelled,
+      ...(stdout.dropped + stderr.dropped > 0 ? { droppedBytes: { stdout: stdout.dropped, stderr: stderr.dropped } } : {}),
+    };
+  } catch (error) {
+    if (error instanceof ToolError) throw error;
+    throw new ToolError(`could not start ${command}: ${redact(error instanceof Error ? error.message : String(error))}`, '');
+  } finally {
+    clearTimeout(timer);
+    spec.cancelSignal?.removeEventListener('abort', onAbort);
+    supervised.release();
+  }
 }
 
 /** The last non-empty lines of a tool's output, for one-line error messages (the report keeps it whole). */

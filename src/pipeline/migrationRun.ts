@@ -5,6 +5,7 @@ import { notifyRunFinished } from '../notify/index.js';
 import { whoRanIt, writeRunReport, type RunReport } from '../report/runReport.js';
 import { backUp, lockAndSnapshot, migrateProduction, releaseLock, validateProduction } from './production.js';
 import { preflight } from './preflight.js';
+import { recoverBeforeRun } from './recovery.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
 import { judgeMeasurements } from './safety.js';
@@ -35,7 +36,21 @@ const OUTCOMES: Readonly<Record<number, RunStatus>> = {
 /** The pipeline as data: the steps of an upgrade or a downgrade, in order. */
 export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunState>[] {
   return [
-    { name: 'preflight', run: preflight, failureCode: ExitCode.Refused },
+    // Crash recovery comes first: a half-done run must be reported before anything is planned.
+    {
+      name: 'preflight',
+      run: async (state) => {
+        const recovered = await recoverBeforeRun(state);
+        try {
+          return await preflight(state);
+        } finally {
+          // Logged when found; preflight logs the warnings it collects, so these join the report after it.
+          state.warnings.unshift(...recovered);
+        }
+      },
+      failureCode: ExitCode.Refused,
+      cleanup: releaseLock,
+    },
     { name: 'lock', run: lockAndSnapshot, failureCode: ExitCode.Refused, cleanup: releaseLock },
     { name: 'backup', run: backUp, failureCode: ExitCode.Refused, skipWhen: () => (options.skipBackup ? 'skipped by --skip-backup' : undefined) },
     {
@@ -71,6 +86,24 @@ function summarise(state: MigrationRunState, exitCode: ExitCode, failedStep: str
     : reason;
 }
 
+/** How long reading the revision after a run may take: the run is over, a hung tool must not hold up its report. */
+const REVISION_AFTER_TIMEOUT_MS = 30_000;
+
+/**
+ * The revision the database is at after the run, as the tool reads it: the report and the audit line
+ * say where production was left, not where the plan meant it to be (an exit 7 can leave it anywhere).
+ * Undefined, with a warning, when it cannot be read.
+ */
+async function revisionNow(state: MigrationRunState): Promise<string | null | undefined> {
+  try {
+    const { current } = await state.migrator.state(state.target, { applicationName: state.names.inspect, timeoutMs: REVISION_AFTER_TIMEOUT_MS });
+    return current;
+  } catch (error) {
+    state.warnings.push(`the revision after the run could not be read: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
 /** Runs an upgrade, downgrade or rollback pipeline end to end and writes its report. */
 export async function runMigration(context: RunContext, options: MigrationRunOptions): Promise<MigrationRunResult> {
   const target = context.target();
@@ -92,7 +125,7 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
   recorder.finish(status, outcome.exitCode);
 
   const finishedAt = new Date();
-  const revisionAfter = outcome.exitCode === ExitCode.Success ? (state.plan?.to ?? state.plan?.from ?? null) : outcome.exitCode === ExitCode.RolledBack ? (state.before?.revision ?? null) : (state.plan?.from ?? null);
+  const revisionAfter = await revisionNow(state);
   const who = whoRanIt();
   const report: RunReport = {
     runId: context.runId,

@@ -3,7 +3,6 @@ import { withClient } from '../db/client.js';
 import { ExitCode, OrchestrateError, RefusedError, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
 import { validateDatabase } from '../validation/checks.js';
-import { readJournals, writeJournal } from './journal.js';
 import { planRun } from './preflight.js';
 import type { StepResult } from './runner.js';
 import { acquireRunLock } from './runLock.js';
@@ -13,22 +12,12 @@ import { lockFailureNote, runPipelineTool } from './lockRetry.js';
 import { stopToolBackends } from './toolStep.js';
 
 /**
- * Takes the run lock, then looks for runs that died mid-way (their journal still says running while
- * nobody holds the lock), stops their leftover backends, and takes the "before" snapshot under the lock.
+ * Takes the run lock (unless crash recovery already took it) and the "before" snapshot under it.
+ * Runs that died mid-way were dealt with by recoverBeforeRun, before preflight.
  */
 export async function lockAndSnapshot(state: MigrationRunState): Promise<StepResult> {
   const { context, target } = state;
-  state.lock = await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
-
-  for (const journal of readJournals(context.settings.reportDir)) {
-    if (journal.status !== 'running' || journal.runId === context.runId || journal.details.database !== target.database) continue;
-    const stopped = await stopToolBackends(target, journal.applicationName, state.names.inspect);
-    journal.status = 'failed';
-    journal.details.interruptedFoundBy = context.runId;
-    writeJournal(context.settings.reportDir, journal);
-    state.warnings.push(`run ${journal.runId} (started ${journal.startedAt}) was interrupted; stopped ${stopped.cancelled.length + stopped.terminated.length} leftover backends`);
-    context.logger.warn({ interruptedRun: journal.runId, ...stopped }, 'found an interrupted run');
-  }
+  state.lock ??= await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
 
   // Another run may have moved the database between preflight and the lock.
   const previous = state.plan;

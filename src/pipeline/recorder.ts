@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
-import { writeJournal, type RunJournal, type RunStatus, type StepRecord } from './journal.js';
+import { journalOwner, writeJournal, type RunJournal, type RunStatus, type StepRecord } from './journal.js';
 
 /**
  * Keeps the run journal and writes it to disk, atomically, at every transition. The terminal
@@ -23,7 +23,7 @@ export class RunRecorder {
       startedAt: init.startedAt.toISOString(),
       applicationName: init.applicationName,
       steps: init.steps.map((name) => ({ name, status: 'pending' })),
-      details: { pid: process.pid },
+      details: { ...journalOwner() },
     };
     this.flush();
   }

@@ -36,8 +36,8 @@ export interface PipelineOutcome {
   readonly stoppedEarly: boolean;
 }
 
-/** Errors whose own exit code is more precise than the failing step's. */
-const KEEPS_OWN_CODE: ReadonlySet<number> = new Set([ExitCode.Usage, ExitCode.Locked]);
+/** Errors whose own exit code is more precise than the failing step's (NeedsHuman: a crashed run found by preflight). */
+const KEEPS_OWN_CODE: ReadonlySet<number> = new Set([ExitCode.Usage, ExitCode.Locked, ExitCode.NeedsHuman]);
 
 function failureCode(error: unknown, step: Step<unknown>): ExitCode {
   if (error instanceof OrchestrateError && KEEPS_OWN_CODE.has(error.exitCode)) return error.exitCode;

@@ -30,9 +30,9 @@ export async function stopToolBackends(db: DbTarget, toolApplicationName: string
 
 /**
  * Session settings every tool run of the pipeline gets on top of lock_timeout: on PostgreSQL 14+ the
- * server checks every 2 s that the client is still there, so a tool killed mid-statement does not
+ * server checks every 0.5 s that the client is still there, so a tool killed mid-statement does not
  * leave its backend running until the statement ends. Older servers refuse unknown settings at connect.
  */
 export function liveClientCheck(serverVersionNum: number | undefined): { connectionCheckIntervalMs?: number } {
-  return serverVersionNum !== undefined && serverVersionNum >= 140000 ? { connectionCheckIntervalMs: 2000 } : {};
+  return serverVersionNum !== undefined && serverVersionNum >= 140000 ? { connectionCheckIntervalMs: 500 } : {};
 }

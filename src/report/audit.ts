@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { redactDeep } from '../util/redact.js';
 
 /** One line of reports/audit.jsonl: append-only, one per run of a command that changes something. */
@@ -24,6 +25,40 @@ export interface AuditEntry {
   readonly reason?: string;
 }
 
+// Loose: fields a newer version adds are kept. A line that does not match is not an audit entry.
+const auditEntrySchema = z.looseObject({
+  runId: z.string().min(1),
+  command: z.string(),
+  outcome: z.string(),
+  exitCode: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: z.number(),
+  env: z.string(),
+  database: z.string(),
+  user: z.string(),
+  host: z.string(),
+  revisionBefore: z.string().nullable().optional(),
+  revisionAfter: z.string().nullable().optional(),
+  target: z.string().nullable().optional(),
+  backupId: z.string().optional(),
+  report: z.string().optional(),
+  forced: z.boolean().optional(),
+  reason: z.string().optional(),
+});
+
+/** One line of the ledger, or undefined when it is not a whole, well-formed entry (a line torn by a full disk, a hand edit). */
+export function parseAuditLine(line: string): AuditEntry | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const parsed = auditEntrySchema.safeParse(raw);
+  return parsed.success ? (parsed.data as AuditEntry) : undefined;
+}
+
 export function auditPath(reportDir: string): string {
   return path.join(reportDir, 'audit.jsonl');
 }
@@ -41,10 +76,7 @@ export function readAudit(reportDir: string): AuditEntry[] {
     .split('\n')
     .filter((line) => line.trim().length > 0)
     .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as AuditEntry];
-      } catch {
-        return [];
-      }
+      const entry = parseAuditLine(line);
+      return entry ? [entry] : [];
     });
 }

@@ -23,7 +23,8 @@ export interface RunReport {
   readonly database: string;
   readonly tool: string;
   readonly revisionBefore: string | null;
-  readonly revisionAfter: string | null;
+  /** Read from the database after the run; undefined when it could not be read (never assumed from the plan). */
+  readonly revisionAfter: string | null | undefined;
   readonly who: { readonly user: string; readonly host: string; readonly pid: number; readonly orchestrate: string };
   readonly steps: RunJournal['steps'];
   readonly warnings: readonly string[];
@@ -88,7 +89,7 @@ export function renderMarkdown(report: RunReport): string {
     '',
     table(
       ['run', 'database', 'env', 'tool', 'revision before', 'revision after', 'started', 'duration', 'who'],
-      [[report.runId, report.database, report.env, report.tool, report.revisionBefore ?? 'base', report.revisionAfter ?? 'base', report.startedAt, `${(report.durationMs / 1000).toFixed(1)} s`, `${report.who.user}@${report.who.host}`]],
+      [[report.runId, report.database, report.env, report.tool, report.revisionBefore ?? 'base', report.revisionAfter === undefined ? 'unknown' : (report.revisionAfter ?? 'base'), report.startedAt, `${(report.durationMs / 1000).toFixed(1)} s`, `${report.who.user}@${report.who.host}`]],
     ),
     '',
     '## Steps',

@@ -1,6 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { inProcessDaemon } from '../daemon/support.js';
 import { withAdmin } from '../harness/db.js';
-import { addRevision, IN_PRODUCTION, latestReport, runBackends, scenario, sql, type Scenario } from './helpers.js';
+import { processesWithEnvironment } from '../harness/procwatch.js';
+import { addRevision, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 let current: Scenario | undefined;
 afterEach(async () => {
@@ -8,33 +12,155 @@ afterEach(async () => {
   current = undefined;
 });
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until a session of an orchestrate run on `database` or its scratch copies is running pg_sleep. */
 async function waitForSleep(database: string): Promise<void> {
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
-    const found = await withAdmin(async (client) => (await client.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep%' AND application_name LIKE 'orchestrate/%' AND state = 'active'`, [database])).rowCount);
+    const found = await withAdmin(
+      async (client) =>
+        (await client.query(`SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, $1) AND query LIKE '%pg_sleep%' AND application_name LIKE 'orchestrate/%' AND state = 'active'`, [database])).rowCount,
+    );
     if (found) return;
     if (Date.now() > deadline) throw new Error('the migration never started');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 
-describe('the orchestrator killed with SIGKILL mid-migration', () => {
-  it('the next run finds the interrupted run, stops its leftover backends, and finishes consistently', async () => {
+interface Journal {
+  runId: string;
+  status: string;
+  applicationName: string;
+  details: Record<string, unknown> & { recovery?: { verdict: string; droppedDatabases: string[]; revision: string | null; acknowledgedBy?: string } };
+}
+
+function journals(s: Scenario): Journal[] {
+  const dir = path.join(s.project.dir, 'reports', 'runs');
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Journal);
+}
+
+function runningJournal(s: Scenario): Journal {
+  const running = journals(s).filter((journal) => journal.status === 'running');
+  expect(running).toHaveLength(1);
+  return running[0] as Journal;
+}
+
+/** Backends whose application_name starts with the run's, anywhere on the server. */
+async function backendsOf(applicationName: string): Promise<string[]> {
+  return withAdmin(async (client) => (await client.query<{ name: string }>(`SELECT application_name AS name FROM pg_stat_activity WHERE starts_with(application_name, $1)`, [applicationName])).rows.map((row) => row.name));
+}
+
+async function revision(s: Scenario): Promise<string | undefined> {
+  return ((await s.db.query('SELECT version_num FROM alembic_version')) as { version_num: string }[])[0]?.version_num;
+}
+
+/**
+ * SIGKILLs the CLI once a pg_sleep of its run is running, then checks, 1 s later, that no process
+ * of the run (anything whose environment names the database) and none of its backends remain.
+ */
+async function killMidStep(s: Scenario, ...args: string[]): Promise<Journal> {
+  const killed = s.start(...args);
+  const ended = killed.then((result) => {
+    throw new Error(`the run ended before it was killed (exit ${result.exitCode}): ${String(result.all)}`);
+  });
+  await Promise.race([waitForSleep(s.db.name), ended]);
+  // Killed below: its end is expected from here on.
+  ended.catch(() => undefined);
+  const journal = runningJournal(s);
+  expect(processesWithEnvironment(s.db.name).length).toBeGreaterThan(0);
+  killed.kill('SIGKILL');
+  await killed;
+  await sleep(1_000);
+  expect(processesWithEnvironment(s.db.name)).toEqual([]);
+  expect(await backendsOf(journal.applicationName)).toEqual([]);
+  return journal;
+}
+
+describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
+  it('during the rehearsal: the tool dies with it, and the next run drops the scratch copy, marks the run crashed and carries on', async () => {
     const s = (current = await scenario());
-    addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 300 ELSE 0 END)`), 'pass');
-    const killed = s.start('upgrade', '--yes');
-    await waitForSleep(s.db.name);
-    killed.kill('SIGKILL');
-    await killed.catch(() => undefined);
-    // The killed run's statement is still running on the server: killing a client does not stop it.
-    expect((await runBackends(s.db.name)).length).toBeGreaterThan(0);
+    addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 0 ELSE 300 END)`), 'pass');
+    const killed = await killMidStep(s, 'upgrade', '--yes');
+    expect(await scratchDatabases(s.db.name)).toHaveLength(1);
 
     addRevision(s.project, '004_slow', '003_add_order_status', sql('SELECT 1'), 'pass');
     const next = await s.cli('upgrade', '--yes');
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    expect(next.stderr).toContain(`run ${killed.runId} (upgrade`);
+    expect(next.stderr).toMatch(/killed during rehearsal; .*verified equal to before that run/);
+    const recovered = journals(s).find((journal) => journal.runId === killed.runId);
+    expect(recovered?.status).toBe('crashed');
+    expect(recovered?.details.recovery?.verdict).toBe('as-before');
+    expect(recovered?.details.recovery?.droppedDatabases).toEqual([`${s.db.name}_rehearsal_${killed.runId}`]);
+    expect(await scratchDatabases(s.db.name)).toEqual([]);
+    expect(await revision(s)).toBe('004_slow');
+    expect(latestReport(s.project).revisionAfter).toBe('004_slow');
+  });
+
+  it('during the production migration: the tool dies with it, its transaction is rolled back, and the next run verifies production is as before', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 300 ELSE 0 END)`), 'pass');
+    const killed = await killMidStep(s, 'upgrade', '--yes');
+    // Nothing finishes the migration behind our back.
+    await sleep(1_000);
+    expect(await revision(s)).toBe('003_add_order_status');
+
+    addRevision(s.project, '004_slow', '003_add_order_status', sql('SELECT 1'), 'pass');
+    const next = await s.cli('upgrade', '--yes');
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/verified equal to before that run/);
+    expect(JSON.stringify(latestReport(s.project).warnings)).toContain(`run ${killed.runId} (upgrade`);
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery?.verdict).toBe('as-before');
+    expect(await revision(s)).toBe('004_slow');
+  });
+
+  it('during the rollback: the downgrade dies with it, and the next run says production is half-done (exit 7) instead of "nothing to do"', async () => {
+    const s = (current = await scenario());
+    // 004 applies (one transaction per migration), 005 fails in production only: the rollback downgrades 004, slowly.
+    addRevision(s.project, '004_ok', '003_add_order_status', sql('CREATE TABLE t004 (id int)'), `${sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 300 ELSE 0 END)`)}\n    ${sql('DROP TABLE t004')}`);
+    addRevision(s.project, '005_fails', '004_ok', sql(`SELECT 1 / (CASE WHEN ${IN_PRODUCTION} THEN 0 ELSE 1 END)`), 'pass');
+    const killed = await killMidStep(s, 'upgrade', '--yes');
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.status).toBe('running');
+    await sleep(1_000);
+    expect(await revision(s)).toBe('004_ok');
+
+    const next = await s.cli('upgrade', '004_ok', '--yes');
+    expect(next.exitCode, next.stdout + next.stderr).toBe(7);
+    expect(next.stdout + next.stderr).not.toMatch(/nothing to do/);
+    expect(next.stderr).toMatch(/production is at revision 004_ok .*NOT as before that run \(revision 003_add_order_status/);
+    expect(await revision(s)).toBe('004_ok');
     const report = latestReport(s.project);
-    expect(JSON.stringify(report.warnings)).toMatch(/was interrupted; stopped \d+ leftover backends/);
-    expect(await runBackends(s.db.name)).toEqual([]);
-    expect(await s.db.query('SELECT version_num FROM alembic_version')).toEqual([{ version_num: '004_slow' }]);
+    expect(report.exitCode).toBe(7);
+    expect(report.revisionAfter).toBe('004_ok');
+    const recovery = journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery;
+    expect(recovery).toMatchObject({ verdict: 'changed', revision: '004_ok' });
+    expect(recovery?.acknowledgedBy).toBeDefined();
+
+    // Reported once: a person now decides, and the next command is carried out.
+    const after = await s.cli('upgrade', '004_ok', '--yes');
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    expect(after.stdout + after.stderr).toMatch(/nothing to do/);
+    expect(await revision(s)).toBe('004_ok');
+  });
+
+  it('the daemon at start recovers a killed run: journal crashed, leftovers gone, production state logged', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 0 ELSE 300 END)`), 'pass');
+    const killed = await killMidStep(s, 'upgrade', '--yes');
+    expect(await scratchDatabases(s.db.name)).toHaveLength(1);
+
+    const daemon = await inProcessDaemon(s.project.dir, s.db.url);
+    try {
+      const recovered = journals(s).find((journal) => journal.runId === killed.runId);
+      expect(recovered?.status).toBe('crashed');
+      expect(recovered?.details.recovery).toMatchObject({ verdict: 'as-before', revision: '003_add_order_status', droppedDatabases: [`${s.db.name}_rehearsal_${killed.runId}`] });
+      expect(await scratchDatabases(s.db.name)).toEqual([]);
+      expect(daemon.lines().some((line) => line.crashedRun === killed.runId && String(line.msg).includes('production is at revision 003_add_order_status'))).toBe(true);
+    } finally {
+      await daemon.daemon.stop();
+    }
   });
 });
