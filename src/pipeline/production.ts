@@ -6,7 +6,7 @@ import { validateDatabase } from '../validation/checks.js';
 import { readJournals, writeJournal } from './journal.js';
 import { planRun } from './preflight.js';
 import type { StepResult } from './runner.js';
-import { acquireRunLock } from './runLock.js';
+import { acquireRunLock, RunLockLostError } from './runLock.js';
 import { takeSnapshot } from './snapshot.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
 import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
@@ -17,7 +17,10 @@ import { liveClientCheck, runTool, stopToolBackends } from './toolStep.js';
  */
 export async function lockAndSnapshot(state: MigrationRunState): Promise<StepResult> {
   const { context, target } = state;
-  state.lock = await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
+  state.lock = await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds, {
+    onLost: (reason) => onRunLockLost(state, reason),
+    onReacquired: (held, detail) => onRunLockReacquired(state, held, detail),
+  });
 
   for (const journal of readJournals(context.settings.reportDir)) {
     if (journal.status !== 'running' || journal.runId === context.runId || journal.details.database !== target.database) continue;
@@ -38,6 +41,34 @@ export async function lockAndSnapshot(state: MigrationRunState): Promise<StepRes
   state.before = await takeSnapshot(target, state.plan.from, state.names.inspect);
   state.recorder.detail('before', { revision: state.before.revision, fingerprint: state.before.fingerprint.hash, rowEstimates: state.before.rowEstimates });
   return { detail: `lock held; before: revision ${state.before.revision ?? 'base'}, schema ${state.before.fingerprint.hash.slice(0, 12)}` };
+}
+
+/**
+ * Before production is touched a lost lock stops the run with exit 4: another run may have taken it and
+ * be about to migrate, the case exit 4 stands for (production untouched, wait and retry); exit 3 would
+ * send the operator looking for a failed check. Once the production migration has started, stopping
+ * the tool half-way would be worse than letting it finish (or fail and roll back): the loss is
+ * reported loudly instead, the lock is taken again at once, and rollback writes only if it was.
+ */
+function onRunLockLost(state: MigrationRunState, reason: string): void {
+  const { logger } = state.context;
+  const lost = `the migration lock on database "${state.target.database}" was lost at ${new Date().toISOString()}: ${reason}`;
+  if (!state.productionTouched) {
+    logger.error({ event: 'lock.lost', reason }, `${lost}; stopping before production is touched`);
+    state.interrupt.abort(new RunLockLostError(`${lost}; stopped before production was touched (exit 4: another run may hold it now)`));
+    return;
+  }
+  state.lockLosses.push(lost);
+  logger.error({ event: 'lock.lost', reason }, `RUN LOCK LOST during the production migration: ${lost}; letting the migration finish`);
+  state.recorder.detail('runLockLost', state.lockLosses);
+}
+
+function onRunLockReacquired(state: MigrationRunState, held: boolean, detail: string): void {
+  if (!state.productionTouched) return;
+  const line = `the migration lock ${detail}${held ? '' : '; rollback will not write'}`;
+  state.lockLosses.push(line);
+  state.context.logger.error({ event: held ? 'lock.reacquired' : 'lock.not-reacquired', detail }, line);
+  state.recorder.detail('runLockLost', state.lockLosses);
 }
 
 export async function releaseLock(state: MigrationRunState): Promise<void> {
@@ -61,6 +92,9 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
   const { context, target, plan } = state;
   if (!plan) throw new Error('migrate needs a plan');
   const { pipeline } = context.settings;
+  // Proven on the lock's own session right before production: a loss until now stops the run (exit 4).
+  await state.lock?.assertHeld();
+  state.productionTouched = true;
   const run = await runTool(state.migrator, target, state.options.direction, plan.to, {
     applicationName: state.names.tool,
     lockTimeoutMs: pipeline.lockTimeoutMs,
