@@ -77,6 +77,23 @@ function summarise(state: MigrationRunState, exitCode: ExitCode, failedStep: str
     : reason;
 }
 
+/**
+ * The revision the run left production at. Success and a verified rollback are proven by validation;
+ * anything else after production was touched (exit 7, a crash of ours) is read from the database:
+ * the report must not claim the plan's starting point for a half-applied migration.
+ */
+async function revisionLeft(state: MigrationRunState, exitCode: ExitCode): Promise<string | null> {
+  if (exitCode === ExitCode.Success) return state.plan?.to ?? state.plan?.from ?? null;
+  if (exitCode === ExitCode.RolledBack) return state.before?.revision ?? null;
+  if (!state.productionTouched) return state.plan?.from ?? null;
+  try {
+    return (await state.migrator.state(state.target, { applicationName: state.names.inspect })).current;
+  } catch (error) {
+    state.warnings.push(`the revision left in production could not be read: ${errorMessage(error)}`);
+    return 'unknown';
+  }
+}
+
 /** Runs an upgrade, downgrade or rollback pipeline end to end and writes its report. */
 export async function runMigration(context: RunContext, options: MigrationRunOptions): Promise<MigrationRunResult> {
   const target = context.target();
@@ -101,7 +118,7 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
   recorder.finish(status, outcome.exitCode);
 
   const finishedAt = new Date();
-  const revisionAfter = outcome.exitCode === ExitCode.Success ? (state.plan?.to ?? state.plan?.from ?? null) : outcome.exitCode === ExitCode.RolledBack ? (state.before?.revision ?? null) : (state.plan?.from ?? null);
+  const revisionAfter = await revisionLeft(state, outcome.exitCode);
   const who = whoRanIt();
   const report: RunReport = {
     runId: context.runId,
