@@ -45,22 +45,3 @@ export async function dropDatabase(client: pg.Client, database: string): Promise
   await terminateSessions(client, database);
   await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
 }
-
-const OBJECT_IN_USE = '55006';
-
-/**
- * ALTER DATABASE ... RENAME, which fails while anyone is connected: end the sessions and retry, since
- * a connection pool reconnects at once.
- */
-export async function renameDatabase(client: pg.Client, from: string, to: string, attempts = 50): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    await terminateSessions(client, from);
-    try {
-      await client.query(`ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`);
-      return;
-    } catch (error) {
-      if ((error as { code?: string }).code !== OBJECT_IN_USE || attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}

@@ -149,8 +149,9 @@ export async function restoreIntoNewDatabase(ctx: BackupContext, id: string, int
 /**
  * Replaces an existing database with the backup: checksum first, restore into a temporary database on
  * the same server, await `beforeSwap(restored)`, then end the target's sessions and swap by
- * ALTER DATABASE ... RENAME. The replaced database is kept as `keepReplacedAs`, else dropped.
- * Every session on the target is terminated, the caller's own included.
+ * ALTER DATABASE ... RENAME, both renames in one transaction. The replaced database is kept as
+ * `keepReplacedAs`, else dropped. Every session on the target is terminated, the caller's own included.
+ * `signal` stops pg_restore, or the swap if it comes before it; the copy is dropped, the target untouched.
  */
 export async function replaceDatabase(ctx: BackupContext, id: string, target: DbTarget, options: ReplaceOptions = {}): Promise<{ durationMs: number }> {
   const started = performance.now();
@@ -171,6 +172,8 @@ export async function replaceDatabase(ctx: BackupContext, id: string, target: Db
   const dropRestored = () => withMaintenance(target, ctx.applicationName, (client) => dropDatabase(client, restored.database));
   try {
     await options.beforeSwap?.(restored);
+    // The last moment a stop request can leave the target untouched: the swap itself is one transaction.
+    options.signal?.throwIfAborted();
   } catch (error) {
     await dropRestored().catch(() => logger.error({ database: restored.database }, `could not drop ${restored.database}: drop it by hand`));
     throw error;

@@ -18,8 +18,9 @@ import type { RunContext } from '../context.js';
 import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, RefusedError, UsageError, errorMessage } from '../errors.js';
 import { journalOwner, writeJournal, type RunJournal, type RunStatus } from '../pipeline/journal.js';
+import { withInterruptHandler } from '../pipeline/interrupt.js';
 import { recoverUnderLock } from '../pipeline/recovery.js';
-import { acquireRunLock, type RunLock } from '../pipeline/runLock.js';
+import { acquireRunLock, RunLockLostError, type RunLock } from '../pipeline/runLock.js';
 import { appendAudit } from '../report/audit.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import { argsOf, runCommand, type GlobalArgs, type CommandOutcome } from './shared.js';
@@ -81,17 +82,23 @@ function recordRun(context: RunContext, into: DbTarget, manifest: BackupManifest
   };
 }
 
-async function confirmReplacement(context: RunContext, manifest: BackupManifest, into: DbTarget, rows: readonly TableRows[]): Promise<void> {
+async function confirmReplacement(context: RunContext, manifest: BackupManifest, into: DbTarget, rows: readonly TableRows[], signal: AbortSignal): Promise<void> {
   const total = rows.reduce((sum, row) => sum + row.rows, 0);
   const summary = `restoring backup ${manifest.id} (${manifest.database}, ${manifest.createdAt}) over ${describeTarget(into)} replaces ${total} rows in ${rows.length} tables`;
   if (context.settings.yes) return;
   if (!canPrompt()) throw new RefusedError(`${summary}: pass --yes to confirm (no terminal to ask)`);
   process.stderr.write(`Rows that will be replaced in ${describeTarget(into)}:\n${rowsTable(rows) || '  (no tables)'}\n`);
-  if (!(await confirm(`Replace ${into.database} with backup ${manifest.id}?`))) throw new RefusedError('restore not confirmed; nothing was changed');
+  if (!(await confirm(`Replace ${into.database} with backup ${manifest.id}?`, signal))) throw new RefusedError('restore not confirmed; nothing was changed');
 }
 
-async function restoreOver(context: RunContext, manifest: BackupManifest, into: DbTarget, args: RestoreArgs, run: ReturnType<typeof recordRun>): Promise<CommandOutcome> {
-  const lock: RunLock = await acquireRunLock(into, context.applicationName, context.settings.pipeline.lockWaitSeconds);
+async function restoreOver(context: RunContext, manifest: BackupManifest, into: DbTarget, args: RestoreArgs, run: ReturnType<typeof recordRun>, stop: AbortController): Promise<CommandOutcome> {
+  // A lost lock stops the restore like a signal, before the swap: another run may be migrating the target.
+  const lock: RunLock = await acquireRunLock(into, `${context.applicationName}/lock`, context.settings.pipeline.lockWaitSeconds, {
+    onLost: (reason) => {
+      context.logger.error({ event: 'lock.lost', reason }, `the migration lock on ${into.database} was lost: ${reason}; stopping the restore`);
+      stop.abort(new RunLockLostError(`the migration lock on database "${into.database}" was lost (${reason}); the restore was stopped before the swap`));
+    },
+  });
   let released = false;
   const release = async () => {
     if (!released) await lock.release();
@@ -100,19 +107,22 @@ async function restoreOver(context: RunContext, manifest: BackupManifest, into: 
   try {
     await recoverUnderLock(context, into);
     const rows = await rowsPerTable(into, context.applicationName);
-    await confirmReplacement(context, manifest, into, rows);
+    await confirmReplacement(context, manifest, into, rows, stop.signal);
     const revision = await revisionForBackup(() => context.migrator(), into, context.toolSession(), context.logger);
-    const before = await createBackup(context, into, { reason: 'pre-restore', revision });
+    const before = await createBackup(context, into, { reason: 'pre-restore', revision, signal: stop.signal });
     run.journal.backupId = before.id;
     run.save();
     const check = await verifyBackup(context, before.id);
     if (!check.ok) throw new RefusedError(`the pre-restore backup ${before.id} did not verify, nothing was replaced: ${check.problems.join('; ')}`);
+    stop.signal.throwIfAborted();
     const checkTables = expectManifestTables(context, manifest);
     const { durationMs } = await replaceDatabase(context, manifest.id, into, {
       ...(args.keepReplacedAs !== undefined ? { keepReplacedAs: args.keepReplacedAs } : {}),
+      signal: stop.signal,
       beforeSwap: async (restored) => {
         await checkTables(restored);
-        // The lock's session is on the database being replaced; the swap would end it anyway.
+        // Proven held up to here; its session is on the database being replaced, which the swap ends.
+        await lock.assertHeld();
         await release();
       },
     });
@@ -142,12 +152,17 @@ async function restore(context: RunContext, args: RestoreArgs): Promise<CommandO
   if (!exists && args.keepReplacedAs !== undefined) throw new UsageError(`--keep-replaced-as applies only when replacing an existing database ("${into.database}" does not exist)`);
 
   const run = recordRun(context, into, manifest);
+  const stop = new AbortController();
+  return withInterruptHandler(stop, context.logger, () => restoreStoppable(context, manifest, into, args, exists, run, stop), 'stopping pg_restore, then dropping the half-restored copy');
+}
+
+async function restoreStoppable(context: RunContext, manifest: BackupManifest, into: DbTarget, args: RestoreArgs, exists: boolean, run: ReturnType<typeof recordRun>, stop: AbortController): Promise<CommandOutcome> {
   try {
     let outcome: CommandOutcome;
     if (exists) {
-      outcome = await restoreOver(context, manifest, into, args, run);
+      outcome = await restoreOver(context, manifest, into, args, run, stop);
     } else {
-      const { durationMs } = await restoreIntoNewDatabase(context, manifest.id, into);
+      const { durationMs } = await restoreIntoNewDatabase(context, manifest.id, into, { signal: stop.signal });
       outcome = {
         exitCode: ExitCode.Success,
         json: { ok: true, backup: manifest.id, into: describeTarget(into), replaced: false, preRestoreBackup: null, keptAs: null, rowsReplaced: [], durationMs },
@@ -156,11 +171,23 @@ async function restore(context: RunContext, args: RestoreArgs): Promise<CommandO
     }
     run.finish(outcome.exitCode, exists ? 'replaced' : 'restored', { ...(run.journal.backupId ? { backupId: run.journal.backupId } : {}), reason: `backup ${manifest.id}` });
     return outcome;
-  } catch (error) {
+  } catch (failure) {
+    const error = stop.signal.aborted ? stopped(stop.signal, into, exists, failure) : failure;
     const exitCode = error instanceof OrchestrateError ? error.exitCode : ExitCode.Internal;
     run.finish(exitCode, 'failed', { ...(run.journal.backupId ? { backupId: run.journal.backupId } : {}), reason: errorMessage(error) });
     throw error;
   }
+}
+
+/**
+ * The error a stopped restore ends with: the lost lock's own (exit 4), or for SIGINT/SIGTERM exit 3,
+ * as the pipeline's interrupt before production: pg_restore was stopped, the copy dropped, the
+ * target untouched.
+ */
+function stopped(signal: AbortSignal, into: DbTarget, replacing: boolean, failure: unknown): OrchestrateError {
+  if (signal.reason instanceof OrchestrateError) return signal.reason;
+  const untouched = replacing ? `"${into.database}" is untouched` : `"${into.database}" was not created`;
+  return new RefusedError(`restore ${errorMessage(signal.reason)}: stopped, the half-restored copy was dropped and ${untouched}`, { cause: failure });
 }
 
 export const restoreCommand: CommandModule<GlobalArgs, RestoreArgs> = {

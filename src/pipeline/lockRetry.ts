@@ -223,6 +223,12 @@ export async function runPipelineTool(state: MigrationRunState, tool: PipelineTo
     budgetMs: pipeline.timeoutSeconds * 1000,
     signal: state.interrupt.signal,
     whyNotRetry: async () => {
+      // Another attempt is another writer: never without the run lock.
+      const lockHeld = await state.lock?.assertHeld().then(
+        () => undefined,
+        (error: unknown) => `the run lock is not held (${error instanceof Error ? error.message : String(error)})`,
+      );
+      if (lockHeld !== undefined) return lockHeld;
       transactional ??= transactionalVerdict();
       const notTransactional = await transactional;
       if (notTransactional !== undefined) return notTransactional;

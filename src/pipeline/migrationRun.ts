@@ -1,6 +1,6 @@
 import type { RunContext } from '../context.js';
 import { describeTarget } from '../db/target.js';
-import { ExitCode, errorMessage } from '../errors.js';
+import { ExitCode, OrchestrateError, errorMessage } from '../errors.js';
 import { notifyRunFinished } from '../notify/index.js';
 import { whoRanIt, writeRunReport, type RunReport } from '../report/runReport.js';
 import { backUp, lockAndSnapshot, migrateProduction, releaseLock, validateProduction } from './production.js';
@@ -10,7 +10,7 @@ import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
 import { judgeMeasurements } from './safety.js';
 import { rollBack } from './rollback.js';
-import { runSteps, type Step } from './runner.js';
+import { runSteps, type Step, type UndoResult } from './runner.js';
 import type { RunStatus } from './journal.js';
 import { newRunState, type MigrationRunOptions, type MigrationRunState } from './state.js';
 import { withInterruptHandler } from './interrupt.js';
@@ -32,6 +32,12 @@ const OUTCOMES: Readonly<Record<number, RunStatus>> = {
   [ExitCode.RolledBack]: 'rolled-back',
   [ExitCode.NeedsHuman]: 'needs-human',
 };
+
+/** The migrate step failed before it started the tool (the lock was lost): there is nothing to undo. */
+function untouched(cause: unknown): Promise<UndoResult> {
+  const exitCode = cause instanceof OrchestrateError ? cause.exitCode : ExitCode.Internal;
+  return Promise.resolve({ exitCode, detail: 'production was not touched: nothing to roll back' });
+}
 
 /** The pipeline as data: the steps of an upgrade or a downgrade, in order. */
 export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunState>[] {
@@ -68,7 +74,7 @@ export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunS
             : undefined,
     },
     { name: 'policy', run: judgeMeasurements, failureCode: ExitCode.Refused, skipWhen: (state) => (state.rehearsal ? undefined : 'no rehearsal: nothing measured') },
-    { name: 'migrate', run: migrateProduction, failureCode: ExitCode.NeedsHuman, undo: (state) => rollBack(state) },
+    { name: 'migrate', run: migrateProduction, failureCode: ExitCode.NeedsHuman, undo: (state, cause) => (state.productionTouched ? rollBack(state) : untouched(cause)) },
     { name: 'validate', run: validateProduction, failureCode: ExitCode.NeedsHuman },
   ];
 }
@@ -121,7 +127,10 @@ export async function runMigration(context: RunContext, options: MigrationRunOpt
 
   const outcome = await withInterruptHandler(state.interrupt, context.logger, () => runSteps(steps, state, recorder, state.interrupt.signal));
   const status = OUTCOMES[outcome.exitCode] ?? 'failed';
-  const message = summarise(state, outcome.exitCode, outcome.failedStep, outcome.error, outcome.undo?.detail, outcome.stoppedEarly);
+  const summary = summarise(state, outcome.exitCode, outcome.failedStep, outcome.error, outcome.undo?.detail, outcome.stoppedEarly);
+  // A lock lost mid-migration is said in the summary line itself, whatever the outcome.
+  const message = state.lockLosses.length > 0 ? `${summary}. RUN LOCK LOST during the production migration: ${state.lockLosses.join('; ')}` : summary;
+  state.warnings.push(...state.lockLosses);
   recorder.finish(status, outcome.exitCode);
 
   const finishedAt = new Date();

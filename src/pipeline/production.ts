@@ -5,7 +5,7 @@ import { failureSummary } from '../exec/process.js';
 import { validateDatabase } from '../validation/checks.js';
 import { planRun } from './preflight.js';
 import type { StepResult } from './runner.js';
-import { acquireRunLock } from './runLock.js';
+import { takeRunLock } from './runLockEvents.js';
 import { takeSnapshot } from './snapshot.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
 import { lockFailureNote, runPipelineTool } from './lockRetry.js';
@@ -17,7 +17,7 @@ import { stopToolBackends } from './toolStep.js';
  */
 export async function lockAndSnapshot(state: MigrationRunState): Promise<StepResult> {
   const { context, target } = state;
-  state.lock ??= await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
+  state.lock ??= await takeRunLock(state);
 
   // Another run may have moved the database between preflight and the lock.
   const previous = state.plan;
@@ -54,6 +54,9 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
   const { context, target, plan, before } = state;
   if (!plan || !before) throw new Error('migrate needs a plan and a before snapshot');
   const { pipeline } = context.settings;
+  // Proven on the lock's own session right before production: a loss until now stops the run (exit 4).
+  await state.lock?.assertHeld();
+  state.productionTouched = true;
   const retried = await runPipelineTool(state, {
     db: target,
     applicationName: state.names.tool,

@@ -12,6 +12,7 @@ import { schemaFingerprint } from '../validation/fingerprint.js';
 import { isOwnerAlive, readJournals, writeJournal, type RunJournal } from './journal.js';
 import { scratchDatabaseName } from './rehearsal.js';
 import { acquireRunLock, type RunLock } from './runLock.js';
+import { takeRunLock } from './runLockEvents.js';
 import type { MigrationRunState } from './state.js';
 
 /**
@@ -289,7 +290,7 @@ export async function recoverBeforeRun(state: MigrationRunState): Promise<string
   const { context, target } = state;
   const scope = recoveryScope(context, target);
   if (unfinishedRuns(scope).length === 0 && unacknowledgedCrashes(scope).length === 0) return [];
-  state.lock ??= await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
+  state.lock ??= await takeRunLock(state);
   const recovered = await recoverCrashedRuns(scope);
   state.recorder.detail('recoveredRuns', recovered);
 

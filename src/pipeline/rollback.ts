@@ -28,6 +28,17 @@ function finish(state: MigrationRunState, record: RollbackRecord, exitCode: Exit
   return { exitCode, detail };
 }
 
+/** Rollback writes: only while this run holds the lock, never alongside another run that took it. */
+async function lockProblem(state: MigrationRunState): Promise<string | undefined> {
+  if (!state.lock) return 'this run does not hold the migration lock';
+  try {
+    await state.lock.assertHeld();
+    return undefined;
+  } catch (error) {
+    return errorMessage(error);
+  }
+}
+
 /**
  * Returns production to the "before" snapshot. First the tool's own reverse migration, verified
  * against the snapshot (revision and schema fingerprint). If that fails or does not verify, a restore
@@ -42,6 +53,11 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   const logger = context.logger;
 
   await stopToolBackends(target, state.names.tool, state.names.inspect).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'could not stop tool backends'));
+  const lockLost = await lockProblem(state);
+  if (lockLost) {
+    record.nextCommand = restoreCommand(state);
+    return finish(state, record, ExitCode.NeedsHuman, `not rolling back: ${lockLost}`);
+  }
 
   // The interrupt signal may already be aborted (Ctrl-C is why we are here): the rollback gets its own limits.
   const direction = reverse(state.options.direction);
@@ -93,6 +109,8 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     }
   }
 
+  const lostBeforeRestore = await lockProblem(state);
+  if (lostBeforeRestore) return finish(state, record, ExitCode.NeedsHuman, `not restoring from the backup: ${lostBeforeRestore}`);
   record.path = 'restore';
   record.keptFailedDatabase = scratchDatabaseName(target.database, context.runId, 'failed');
   try {

@@ -44,6 +44,11 @@ function failureCode(error: unknown, step: Step<unknown>): ExitCode {
   return step.failureCode;
 }
 
+/** The typed reason a stop was requested with, if it has one (a signal's reason is a plain Error). */
+function stopReason(interrupt: AbortSignal): OrchestrateError | undefined {
+  return interrupt.reason instanceof OrchestrateError ? interrupt.reason : undefined;
+}
+
 /**
  * Runs the steps in order, recording each in the journal. On a failure, the undos of the failed step
  * and of every step before it run newest first; cleanups of every step that started always run.
@@ -59,7 +64,7 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder:
     }
     if (interrupt?.aborted) {
       // Stopped between steps: what already ran is undone as after a failure of the previous step.
-      const error = new OrchestrateError(`interrupted before ${step.name}`, ExitCode.Refused);
+      const error = stopReason(interrupt) ?? new OrchestrateError(`interrupted before ${step.name}`, ExitCode.Refused);
       recorder.skip(step.name, 'interrupted');
       failure = { step: { name: 'interrupt', run: () => Promise.resolve(undefined), failureCode: ExitCode.Refused }, index: index - 1, error };
       break;
@@ -75,7 +80,9 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, recorder:
       const result = await step.run(state);
       recorder.finished(step.name, 'succeeded', result?.detail);
       if (result?.stop) stoppedEarly = true;
-    } catch (error) {
+    } catch (stepError) {
+      // A step stopped by a typed stop request (a lost run lock) failed because of that request.
+      const error = (interrupt?.aborted ? stopReason(interrupt) : undefined) ?? stepError;
       recorder.finished(step.name, 'failed', undefined, error);
       failure = { step, index, error };
       break;

@@ -95,6 +95,10 @@ export interface MigrationRunState {
   plan?: Plan;
   before?: Snapshot;
   lock?: RunLock;
+  /** Set when the production migration is started: from then on a lost lock is reported, not a reason to stop. */
+  productionTouched?: boolean;
+  /** What happened to the run lock after production was touched (lost, taken again or not), for the report. */
+  readonly lockLosses: string[];
   backup?: BackupManifest;
   scratch?: { readonly db: DbTarget; readonly admin: DbTarget };
   rehearsal?: RehearsalRecord;
@@ -119,6 +123,7 @@ export function newRunState(context: RunContext, options: MigrationRunOptions, r
     names: { tool: name, rehearsal: `${name}/rehearsal`, lock: `${name}/lock`, inspect: `${name}/inspect` },
     interrupt: new AbortController(),
     warnings: [],
+    lockLosses: [],
     findings: [],
   };
 }

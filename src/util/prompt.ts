@@ -6,10 +6,10 @@ export function canPrompt(): boolean {
 }
 
 /** Asks a yes/no question on the terminal; only an explicit "yes" counts. */
-export async function confirm(question: string): Promise<boolean> {
+export async function confirm(question: string, signal?: AbortSignal): Promise<boolean> {
   const readline = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await readline.question(`${question} Type "yes" to continue: `);
+    const answer = await readline.question(`${question} Type "yes" to continue: `, signal ? { signal } : {});
     return answer.trim().toLowerCase() === 'yes';
   } finally {
     readline.close();

@@ -1,11 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { expect } from 'vitest';
-import { tableContentChecksums } from '../../src/validation/data.js';
-import { schemaFingerprint } from '../../src/validation/fingerprint.js';
 import { runCli, startCli, type CliResult } from '../harness/cli.js';
 import { createTestDatabase, withAdmin, type TestDatabase } from '../harness/db.js';
+import { alembicRevision, schemaDump, tableContents } from '../harness/oracle.js';
 import { makeProject, type TestProject } from '../harness/project.js';
 import { alembicOutOfBand } from '../harness/tools.js';
 
@@ -48,31 +46,26 @@ export function addRevision(project: TestProject, id: string, down: string, up: 
 export const sql = (statement: string) => `op.execute(${JSON.stringify(statement)})`;
 export const IN_PRODUCTION = `current_database() NOT LIKE '%rehearsal%'`;
 
+/** A database as the independent oracle sees it (tests/harness/oracle.ts), not through the product's fingerprint. */
 export interface DatabaseState {
   readonly revision: string | null;
-  readonly fingerprint: string;
-  readonly checksums: Record<string, { rows: number; md5: string }>;
+  readonly schema: string;
+  readonly checksums: Record<string, { rows: number; md5: string | null }>;
+}
+
+export function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
 }
 
 export async function databaseState(url: string): Promise<DatabaseState> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const version = await client.query<{ version_num: string }>('SELECT version_num FROM alembic_version').catch(() => ({ rows: [] }));
-    return {
-      revision: version.rows[0]?.version_num ?? null,
-      fingerprint: (await schemaFingerprint(client)).hash,
-      checksums: await tableContentChecksums(client),
-    };
-  } finally {
-    await client.end();
-  }
+  const database = databaseName(url);
+  return { revision: await alembicRevision(database), schema: await schemaDump(database), checksums: await tableContents(database) };
 }
 
 export async function expectUnchanged(url: string, before: DatabaseState): Promise<void> {
   const after = await databaseState(url);
   expect(after.revision).toBe(before.revision);
-  expect(after.fingerprint).toBe(before.fingerprint);
+  expect(after.schema).toBe(before.schema);
   expect(after.checksums).toEqual(before.checksums);
 }
 

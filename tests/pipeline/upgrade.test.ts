@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { databaseExists } from '../harness/db.js';
+import { alembicRevision } from '../harness/oracle.js';
 import { readAudit } from '../../src/report/audit.js';
 import { addRevision, databaseState, expectUnchanged, failingToolDir, IN_PRODUCTION, latestReport, runBackends, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 
@@ -157,6 +158,12 @@ describe('upgrade: each failure point leaves production as it was', () => {
     expect(result.stdout).toMatch(/NEEDS A HUMAN/);
     expect(result.stdout).toMatch(/next: orchestrate restore \S+ --into/);
     expect(readFileSync(latestReportPath(s), 'utf8')).toMatch(/NEEDS A HUMAN/);
+    // What was really left: 004 applied (its own transaction), 005 rolled back by its failure, the downgrade raised.
+    expect(await alembicRevision(s.db.name)).toBe('004_add_nickname');
+    expect(await s.db.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'`)).toHaveLength(1);
+    const report = latestReport(s.project);
+    expect(report.revisionAfter).toBe('004_add_nickname');
+    expect(readAudit(path.join(s.project.dir, 'reports')).at(-1)).toMatchObject({ exitCode: 7, revisionAfter: '004_add_nickname' });
   });
 });
 
