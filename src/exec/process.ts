@@ -58,9 +58,11 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
   const command = displayCommand(spec.program, spec.args);
   if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled && !result.signal) {
     const code = (result.cause as NodeJS.ErrnoException | undefined)?.code;
+    // A program that cannot be started (not on PATH, not executable, not a program) is a configuration error.
     throw new ToolError(
-      code === 'ENOENT' ? `${spec.program} not found (is it installed and on PATH?)` : `could not start ${command}: ${redact(result.shortMessage ?? "")}`,
+      code === 'ENOENT' ? `${spec.program} not found (is it installed and on PATH?)` : `could not start ${command} (${code ?? redact(result.shortMessage ?? '').split('\n')[0]}): it must be an executable program`,
       '',
+      ExitCode.Usage,
     );
   }
   return {
