@@ -31,12 +31,14 @@ export async function connect(target: DbTarget, applicationName: string, limits:
 
 const NO_TLS_ON_SERVER = 'The server does not support SSL connections';
 
-/** A wrong password, a missing database or an unreachable server fail the same way with or without TLS. */
+/** A wrong password, a missing database or an unreachable (or silent) server fail the same way with or without TLS. */
 function worthAnotherAttempt(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   if (code === '28P01' || code === '3D000' || (code !== undefined && UNREACHABLE.has(code))) return false;
-  return true;
+  return !errorMessage(error).startsWith(CONNECT_TIMED_OUT);
 }
+
+const CONNECT_TIMED_OUT = 'Connection terminated due to connection timeout';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH']);
 
@@ -51,13 +53,15 @@ export function connectionError(target: DbTarget, error: unknown): Error {
   if (message === NO_TLS_ON_SERVER) {
     return new RefusedError(`cannot connect to ${where}: the server does not accept TLS connections, and sslmode=${mode} demands them`, { cause: error });
   }
-  if (message.startsWith('Connection terminated due to connection timeout')) {
+  if (message.startsWith(CONNECT_TIMED_OUT)) {
     return new RefusedError(`cannot connect to ${where}: no answer within the connect timeout`, { cause: error });
   }
   switch (code) {
     case '28P01':
-    case '28000':
       return new UsageError(`cannot connect to ${where}: authentication failed for user "${target.user}" (check the password)`, { cause: error });
+    case '28000':
+      // pg_hba.conf said no, or a client certificate is missing: the server's own words say which.
+      return new UsageError(`cannot connect to ${where}: the server refused the login: ${redact(message)}`, { cause: error });
     case '3D000':
       return new UsageError(`cannot connect to ${where}: database "${target.database}" does not exist`, { cause: error });
     case 'ERR_TLS_CERT_ALTNAME_INVALID':

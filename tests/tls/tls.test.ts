@@ -20,6 +20,10 @@ let cluster: LocalCluster;
 let password: string;
 
 const DATABASE = 'tls_app';
+/** Logins by client certificate only. */
+const CERT_DATABASE = 'tls_cert';
+/** Refuses connections in the clear. */
+const TLS_ONLY_DATABASE = 'tls_only';
 
 async function openssl(...args: string[]): Promise<void> {
   await execa('openssl', args, { cwd: certDir });
@@ -33,6 +37,11 @@ async function makeCertificates(): Promise<void> {
   await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
   writeFileSync(path.join(certDir, 'server.ext'), 'subjectAltName=DNS:localhost\n');
   await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt');
+  // A client certificate for the postgres role, for cert authentication.
+  await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=postgres', '-keyout', 'client.key', '-out', 'client.csr');
+  await openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', 'client.crt');
+  // libpq refuses a client key others can read; the server, a server key.
+  chmodSync(path.join(certDir, 'client.key'), 0o600);
   // The server reads its key and certificate as the postgres OS user and refuses a key others can read.
   chmodSync(path.join(certDir, 'server.key'), 0o600);
   chmodSync(certDir, 0o755);
@@ -42,9 +51,9 @@ async function makeCertificates(): Promise<void> {
   }
 }
 
-function tlsUrl(host: string, query: Record<string, string>): string {
+function tlsUrl(host: string, query: Record<string, string>, database = DATABASE): string {
   const params = new URLSearchParams(query).toString();
-  return `postgresql://postgres:${encodeURIComponent(password)}@${host}:${cluster.port}/${DATABASE}${params ? `?${params}` : ''}`;
+  return `postgresql://postgres:${encodeURIComponent(password)}@${host}:${cluster.port}/${database}${params ? `?${params}` : ''}`;
 }
 
 const cert = (name: string) => path.join(certDir, name);
@@ -77,11 +86,14 @@ beforeAll(async () => {
   password = 'tls-test-pw-41c7';
   cluster = await startLocalCluster({
     password,
-    settings: { ssl: 'on', ssl_cert_file: `'${cert('server.crt')}'`, ssl_key_file: `'${cert('server.key')}'` },
+    settings: { ssl: 'on', ssl_cert_file: `'${cert('server.crt')}'`, ssl_key_file: `'${cert('server.key')}'`, ssl_ca_file: `'${cert('ca.crt')}'` },
   });
+  const hba = path.join(cluster.dataDir, 'pg_hba.conf');
+  writeFileSync(hba, `hostssl ${CERT_DATABASE} all 127.0.0.1/32 cert\nhostnossl ${TLS_ONLY_DATABASE} all 127.0.0.1/32 reject\n${readFileSync(hba, 'utf8')}`);
   const admin = new pg.Client({ connectionString: cluster.url });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${DATABASE}`);
+  for (const database of [DATABASE, CERT_DATABASE, TLS_ONLY_DATABASE]) await admin.query(`CREATE DATABASE ${database}`);
+  await admin.query('SELECT pg_reload_conf()');
   await admin.end();
 });
 
@@ -137,6 +149,21 @@ describe('sslmode against a server with TLS on', () => {
     expect(await ownConnectionUsesTls(tlsUrl('127.0.0.1', {}))).toBe(true);
     expect(await ownConnectionUsesTls(tlsUrl('127.0.0.1', { sslmode: 'allow' }))).toBe(false);
     expect(await ownConnectionUsesTls(tlsUrl('127.0.0.1', { sslmode: 'disable' }))).toBe(false);
+  });
+
+  it('allow falls back to TLS when the server refuses the clear', async () => {
+    expect(await ownConnectionUsesTls(tlsUrl('127.0.0.1', { sslmode: 'allow' }, TLS_ONLY_DATABASE))).toBe(true);
+    await expect(ownConnectionUsesTls(tlsUrl('127.0.0.1', { sslmode: 'disable' }, TLS_ONLY_DATABASE))).rejects.toThrow(/pg_hba\.conf rejects connection/);
+  });
+
+  it('sslcert and sslkey reach orchestrate and the tool: a client-certificate login works', async () => {
+    const withCert = tlsUrl('localhost', { sslmode: 'verify-full', sslrootcert: cert('ca.crt'), sslcert: cert('client.crt'), sslkey: cert('client.key') }, CERT_DATABASE);
+    const result = await cli(withCert.replace(`:${encodeURIComponent(password)}@`, '@'), 'current');
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain('base');
+    const without = await cli(tlsUrl('localhost', { sslmode: 'verify-full', sslrootcert: cert('ca.crt') }, CERT_DATABASE), 'current');
+    expect(without.exitCode).toBe(2);
+    expectOneLine(without, /connection requires a valid client certificate/);
   });
 
   it('a missing sslrootcert file is a configuration error (exit 2), in one line', async () => {
