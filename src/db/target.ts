@@ -2,7 +2,7 @@ import { parse } from 'pg-connection-string';
 import type { ClientConfig } from 'pg';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { UsageError, errorMessage } from '../errors.js';
-import { redact, redactUnparsableUrl, registerSecret } from '../util/redact.js';
+import { redactUnparsableUrl, registerSecret } from '../util/redact.js';
 import { MAX_IDENTIFIER_BYTES } from './names.js';
 
 /**
@@ -51,6 +51,8 @@ export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: No
   } catch (error) {
     throw urlError(url, error);
   }
+  // Registered before any message can quote the URL: a password holding `@` defeats the URI pattern.
+  registerSecret(parsed.password);
   const params: Record<string, string> = {};
   for (const name of queryParameterNames(url)) {
     if (name === 'options') {
@@ -70,7 +72,7 @@ export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: No
   }
   checkConnectionParams(params);
   const database = parsed.database ?? undefined;
-  if (!database) throw new UsageError(`database URL "${redact(url)}" names no database`);
+  if (!database) throw new UsageError(`database URL "${redactUnparsableUrl(url)}" names no database`);
   if (Buffer.byteLength(database) > MAX_IDENTIFIER_BYTES) {
     throw new UsageError(`database name "${database.slice(0, 20)}..." is ${Buffer.byteLength(database)} bytes long; PostgreSQL names are at most ${MAX_IDENTIFIER_BYTES} bytes (a longer one would address a truncated name)`);
   }

@@ -66,3 +66,16 @@ describe("orchestrate's own sessions", () => {
     expect(clientConfig(target('?connect_timeout=3'), 'orchestrate/x', false).connectionTimeoutMillis).toBe(3000);
   });
 });
+
+describe('URLs in error messages', () => {
+  it('never quote a password, even one holding @ in a URL that names no database', () => {
+    let message = '';
+    try {
+      parseDatabaseUrl('postgresql://u:Canary5b@Part@db.example', undefined, {});
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/names no database/);
+    expect(message).not.toMatch(/Canary5b|Part/);
+  });
+});
