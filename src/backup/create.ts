@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describeTarget, type DbTarget } from '../db/target.js';
-import { RefusedError, ToolError, UsageError } from '../errors.js';
+import { ExitCode, RefusedError, ToolError, UsageError } from '../errors.js';
 import { runPgDump } from '../exec/pgDump.js';
 import { type ProgramRun } from '../exec/process.js';
 import { fsyncPath } from '../util/atomicFile.js';
@@ -28,7 +28,8 @@ function dumpError(run: ProgramRun, lockWaitTimeoutMs: number): Error {
       hint: 'another session holds an exclusive lock; retry when it is gone',
     });
   }
-  return new ToolError(`pg_dump failed: ${toolFailure(run)}`, run.stderr);
+  // docs/backup.md: a backup that cannot be taken refuses the run (exit 3) before anything changed.
+  return new ToolError(`pg_dump failed: ${toolFailure(run)}`, run.stderr, ExitCode.Refused);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { MAX_REASON_LENGTH } from '../config/schema.js';
 import type { SettingOverrides } from '../config/settings.js';
 import { UsageError } from '../errors.js';
 
@@ -27,9 +28,13 @@ export function pipelineOptions<T>(yargs: Argv<T>): Argv<T & PipelineArgs> {
     .option('reason', { type: 'string', describe: 'why: recorded in the report and audit line', requiresArg: true }) as unknown as Argv<T & PipelineArgs>;
 }
 
+/** The flags' values as setting overrides; their ranges are checked with the config keys' (config/schema.ts). */
 export function pipelineOverrides(args: PipelineArgs): SettingOverrides {
   if (args.timeout !== undefined && Number.isNaN(args.timeout)) throw new UsageError('--timeout needs a number of seconds');
   if (args.lockTimeout !== undefined && Number.isNaN(args.lockTimeout)) throw new UsageError('--lock-timeout needs a number of milliseconds');
   if (args.lockRetries !== undefined && Number.isNaN(args.lockRetries)) throw new UsageError('--lock-retries needs a whole number');
+  if (args.reason !== undefined && args.reason.length > MAX_REASON_LENGTH) {
+    throw new UsageError(`--reason is ${args.reason.length} characters long; at most ${MAX_REASON_LENGTH} are recorded (say why in a sentence, link to the rest)`);
+  }
   return { timeoutSeconds: args.timeout, lockTimeoutMs: args.lockTimeout, lockRetries: args.lockRetries };
 }

@@ -12,6 +12,39 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 const commandTemplate = z.array(z.string().min(1)).min(1);
 
+/**
+ * Every number's range is checked here, once. Durations end up in Node timers, which fire at once (with
+ * a warning) past 2^31-1 ms, about 24.8 days; counts must stay exact integers.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+/** A century: retention and housekeeping ages beyond it are a typo, and Date arithmetic overflows long before 1e308. */
+const MAX_DAYS = 36_500;
+
+const TOO_LONG_MS = `at most ${MAX_TIMER_MS} ms (24.8 days), the longest a Node timer can wait`;
+const TOO_LONG_SECONDS = `at most ${MAX_TIMER_SECONDS} seconds (24.8 days), the longest a Node timer can wait`;
+/** Whole milliseconds a timer can wait. */
+const milliseconds = (min: number) => z.number().int().min(min).max(MAX_TIMER_MS, TOO_LONG_MS);
+/** Seconds (fractions allowed) a timer can wait. */
+const seconds = () => z.number().min(0).max(MAX_TIMER_SECONDS, TOO_LONG_SECONDS);
+const positiveSeconds = () => z.number().positive().max(MAX_TIMER_SECONDS, TOO_LONG_SECONDS);
+const days = () => z.number().min(0).max(MAX_DAYS, `at most ${MAX_DAYS} days`);
+/** A whole count; int() also keeps it within the safe integers, where arithmetic stays exact. */
+const count = (min: number) => z.number().int().min(min);
+
+/** The longest `--reason`: it is recorded in every report, audit line and manifest, and redacted on each. */
+export const MAX_REASON_LENGTH = 1000;
+
+/** An IANA time zone name this Node knows (`Europe/Berlin`, `UTC`). */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const migratorSchema = z.strictObject({
   tool: z.enum(['alembic', 'node-pg-migrate', 'command']).default('alembic'),
   /** Where the tool runs; relative to the config file. */
@@ -43,13 +76,13 @@ const backupSchema = z.strictObject({
   /** Parallel dump jobs for the directory format, and parallel restore jobs for both. */
   jobs: z.number().int().min(1).max(64).default(2),
   /** pg_dump --lock-wait-timeout: a backup never queues forever behind an exclusive lock. */
-  lockWaitTimeoutMs: z.number().int().min(1).default(30_000),
-  retentionDays: z.number().min(0).default(30),
-  keepLast: z.number().int().min(1).default(3),
+  lockWaitTimeoutMs: milliseconds(1).default(30_000),
+  retentionDays: days().default(30),
+  keepLast: count(1).default(3),
   /** Free space required in the backup directory, as a multiple of pg_database_size. */
-  sizeFactor: z.number().positive().default(1.0),
+  sizeFactor: z.number().positive().max(1000).default(1.0),
   /** How often a dump or restore logs a progress line when stderr is not a terminal. */
-  progressIntervalSeconds: z.number().positive().default(10),
+  progressIntervalSeconds: positiveSeconds().default(10),
 });
 
 const restoreSchema = z.strictObject({
@@ -57,15 +90,15 @@ const restoreSchema = z.strictObject({
   noOwner: z.boolean().default(true),
 });
 
-const pipelineSchema = z.strictObject({
-  timeoutSeconds: z.number().positive().default(300),
-  lockTimeoutMs: z.number().int().min(1).default(5000),
-  /** Retries of a migration that failed on lock_timeout and provably changed nothing (docs/safety.md); 0 turns them off. */
+export const pipelineSchema = z.strictObject({
+  timeoutSeconds: positiveSeconds().default(300),
+  lockTimeoutMs: milliseconds(1).default(5000),
+  /** Retries of a migration that failed on lock_timeout and provably changed nothing (README: Lock timeouts); 0 turns them off. */
   lockRetries: z.number().int().min(0).max(20).default(5),
   /** Transactions open longer than this on the target are reported in preflight: they would block DDL. */
-  longTransactionSeconds: z.number().min(0).default(60),
+  longTransactionSeconds: seconds().default(60),
   /** How long to wait for the run lock before giving up with exit 4. */
-  lockWaitSeconds: z.number().min(0).default(0),
+  lockWaitSeconds: seconds().default(0),
 });
 
 const rehearsalSchema = z.strictObject({
@@ -111,7 +144,7 @@ const backupJob = daemonJob('0 2 * * *', false).extend({
 const pendingCheckJob = daemonJob('*/15 * * * *', true);
 const housekeepingJob = daemonJob('30 3 * * *', true).extend({
   /** Logs and reports older than this are bundled into a .tar.gz and removed. */
-  olderThanDays: z.number().positive().default(30),
+  olderThanDays: days().positive().default(30),
 });
 
 const daemonJobsSchema = z.strictObject({
@@ -129,11 +162,11 @@ const daemonSchema = z.strictObject({
   /** Environment variable holding the bearer token the endpoints require; unset or empty: no token. */
   tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default('ORCHESTRATE_DAEMON_TOKEN'),
   /** On SIGTERM, how long a running job may take to finish before it is cancelled. */
-  graceSeconds: z.number().min(0).default(60),
+  graceSeconds: seconds().default(60),
   /** /healthz gives the database this long to answer SELECT 1. */
-  healthTimeoutMs: z.number().int().min(100).default(5000),
+  healthTimeoutMs: milliseconds(100).default(5000),
   /** IANA time zone of the schedules; default: the machine's. */
-  timezone: z.string().optional(),
+  timezone: z.string().refine(isTimeZone, 'must be an IANA time zone name, e.g. Europe/Berlin or UTC').optional(),
   jobs: daemonJobsSchema.default(daemonJobsSchema.parse({})),
 });
 
@@ -143,20 +176,20 @@ const notificationsSchema = z.strictObject({
   /** Also POST when a run succeeds. */
   onSuccess: z.boolean().default(false),
   /** Per attempt. */
-  timeoutMs: z.number().int().min(100).default(5000),
+  timeoutMs: milliseconds(100).default(5000),
   /** Further attempts after the first fails (network error, timeout, 408, 429 or 5xx). */
   retries: z.number().int().min(0).max(10).default(2),
   /** Wait before the first retry; doubled for each later one. */
-  backoffMs: z.number().int().min(0).default(1000),
+  backoffMs: milliseconds(0).default(1000),
   /** Hard ceiling on the time a run spends notifying, whatever the retries. */
-  budgetMs: z.number().int().min(100).default(15_000),
+  budgetMs: milliseconds(100).default(15_000),
 });
 
 const policySchema = z.strictObject({
   /** Seed 004's checklist: "doesn't lock tables for > 1 second". Longer ACCESS EXCLUSIVE locks in the rehearsal block production. */
-  lockBudgetMs: z.number().int().min(0).default(1000),
+  lockBudgetMs: milliseconds(0).default(1000),
   /** A rehearsal that rewrites a table with more rows than this blocks production. */
-  rewriteRowLimit: z.number().int().min(0).default(100_000),
+  rewriteRowLimit: count(0).default(100_000),
   /** squawk rule -> block | warn | info | off, over the built-in table of docs/safety.md. */
   severities: z.partialRecord(z.enum(SQUAWK_RULES), z.enum(['block', 'warn', 'info', 'off'])).default({}),
 });
@@ -169,9 +202,9 @@ const safetySchema = z.strictObject({
   /** File or directory names, or paths relative to the config file, the reference search skips (e.g. the migrations). */
   ignore: z.array(z.string().min(1)).default([]),
   /** Larger files are skipped by the reference search (generated bundles, data files). */
-  maxFileBytes: z.number().int().positive().default(1_048_576),
+  maxFileBytes: count(1).default(1_048_576),
   /** Tables whose estimated row count is at most this are counted exactly for the destructive analysis. */
-  exactCountLimit: z.number().int().min(0).default(1_000_000),
+  exactCountLimit: count(0).default(1_000_000),
   /** command adapter: migration id -> the SQL file it runs (relative to migrator.cwd), for the static lint. */
   sqlFiles: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
@@ -179,11 +212,11 @@ const safetySchema = z.strictObject({
 /** Thresholds of the preflight checks (src/preflight/); long transactions use pipeline.longTransactionSeconds. */
 const preflightSchema = z.strictObject({
   /** Sessions idle inside a transaction for at least this long are listed: they hold their locks while doing nothing. */
-  idleInTransactionSeconds: z.number().min(0).default(5),
+  idleInTransactionSeconds: seconds().default(5),
   /** What the sessions checks report when they list a session that would block DDL. */
   blockingSessions: z.enum(['warn', 'fail']).default('warn'),
   /** A replica replaying further behind than this is a warning. */
-  maxReplicationLagSeconds: z.number().min(0).default(30),
+  maxReplicationLagSeconds: seconds().default(30),
 });
 
 export const configFileSchema = z.strictObject({

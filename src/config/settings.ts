@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseDatabaseUrl, type DbTarget } from '../db/target.js';
 import { registerSecret } from '../util/redact.js';
-import { ENVIRONMENTS, configFileSchema, type ConfigFile, type Environment } from './schema.js';
+import { ENVIRONMENTS, configFileSchema, pipelineSchema, type ConfigFile, type Environment } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'orchestrate.config.json';
 
@@ -75,20 +75,17 @@ export function loadSettings(options: LoadOptions): Settings {
   let target: DbTarget | undefined;
   if (databaseUrl) {
     try {
-      target = parseDatabaseUrl(databaseUrl, env.POSTGRES_PASSWORD || undefined);
+      target = parseDatabaseUrl(databaseUrl, env.POSTGRES_PASSWORD || undefined, env);
     } catch (error) {
       problems.push(error instanceof Error ? error.message : String(error));
     }
   }
   registerSecret(env.POSTGRES_PASSWORD);
 
-  if (overrides.timeoutSeconds !== undefined && !(overrides.timeoutSeconds > 0)) problems.push('--timeout must be a positive number of seconds');
-  if (overrides.lockTimeoutMs !== undefined && !(Number.isInteger(overrides.lockTimeoutMs) && overrides.lockTimeoutMs > 0)) {
-    problems.push('--lock-timeout must be a positive whole number of milliseconds (0 would disable the timeout)');
-  }
-  if (overrides.lockRetries !== undefined && !(Number.isInteger(overrides.lockRetries) && overrides.lockRetries >= 0 && overrides.lockRetries <= 20)) {
-    problems.push('--lock-retries must be a whole number from 0 to 20');
-  }
+  // Flags go through the same schema fields as the config keys they override: one range check for both.
+  if (overrides.timeoutSeconds !== undefined) checkOverride(pipelineSchema.shape.timeoutSeconds, overrides.timeoutSeconds, '--timeout (seconds)', problems);
+  if (overrides.lockTimeoutMs !== undefined) checkOverride(pipelineSchema.shape.lockTimeoutMs, overrides.lockTimeoutMs, '--lock-timeout (milliseconds; 0 would disable the timeout)', problems);
+  if (overrides.lockRetries !== undefined) checkOverride(pipelineSchema.shape.lockRetries, overrides.lockRetries, '--lock-retries (a whole number from 0 to 20)', problems);
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const file = parsed.data;
@@ -155,6 +152,11 @@ function pickEnvironment(flag: Environment | undefined, envValue: string | undef
     problems.push(`ORCHESTRATE_ENV="${envValue}" is not one of ${ENVIRONMENTS.join(', ')}`);
   }
   return fileValue ?? 'production';
+}
+
+function checkOverride(field: z.ZodType, value: number, flag: string, problems: string[]): void {
+  const result = field.safeParse(value);
+  if (!result.success) problems.push(`${flag}: ${result.error.issues.map((issue) => issue.message).join('; ')}`);
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[], source: string): string[] {

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { connectionError } from '../db/client.js';
-import { clientConfig, describeTarget, type DbTarget } from '../db/target.js';
+import { connect } from '../db/client.js';
+import { describeTarget, type DbTarget } from '../db/target.js';
 import { errorMessage } from '../errors.js';
 import { redact } from '../util/redact.js';
 import type { JobState } from './jobRunner.js';
@@ -31,21 +31,16 @@ export interface HealthReport {
 /** `SELECT 1` on a fresh connection, bounded by `timeoutMs` from connect to answer. */
 export async function probeDatabase(target: DbTarget, applicationName: string, timeoutMs: number): Promise<DatabaseHealth> {
   const started = performance.now();
-  const client = new pg.Client({ ...clientConfig(target, applicationName), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-  client.on('error', () => undefined);
   const database = describeTarget(target);
+  let client: pg.Client | undefined;
   try {
-    try {
-      await client.connect();
-    } catch (error) {
-      throw connectionError(target, error);
-    }
+    client = await connect(target, applicationName, { connectTimeoutMs: timeoutMs, statementTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs });
     await client.query('SELECT 1');
     return { ok: true, database, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
     return { ok: false, database, latencyMs: Math.round(performance.now() - started), error: redact(errorMessage(error)) };
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
 

@@ -1,44 +1,78 @@
 import pg from 'pg';
 import { RefusedError, UsageError, errorMessage } from '../errors.js';
 import { redact } from '../util/redact.js';
-import { clientConfig, describeTarget, type DbTarget } from './target.js';
+import { clientConfig, describeTarget, sslMode, tlsAttempts, type DbTarget, type SessionLimits } from './target.js';
 
 export type Client = pg.Client;
 
 /**
- * Opens a client, or fails with one clear line: a wrong password or a missing database is a
- * configuration error (exit 2), a server that cannot be reached is a preflight refusal (exit 3).
+ * Opens a client the way libpq would for the target's sslmode (prefer: TLS, else in the clear), or fails
+ * with one clear line: a wrong password or a missing database is a configuration error (exit 2); a
+ * server that cannot be reached, refuses TLS that sslmode demands, or whose certificate does not verify
+ * is a refusal (exit 3).
  */
-export async function connect(target: DbTarget, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(target, applicationName));
-  // A server that goes away later must not crash the process through an unhandled 'error' event.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return client;
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw connectionError(target, error);
+export async function connect(target: DbTarget, applicationName: string, limits: SessionLimits = {}): Promise<pg.Client> {
+  let lastError: unknown;
+  for (const tls of tlsAttempts(target)) {
+    const client = new pg.Client(clientConfig(target, applicationName, tls, limits));
+    // A server that goes away later must not crash the process through an unhandled 'error' event.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      lastError = error;
+      if (!worthAnotherAttempt(error)) break;
+    }
   }
+  throw connectionError(target, lastError);
 }
+
+const NO_TLS_ON_SERVER = 'The server does not support SSL connections';
+
+/** A wrong password, a missing database or an unreachable (or silent) server fail the same way with or without TLS. */
+function worthAnotherAttempt(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  if (code === '28P01' || code === '3D000' || (code !== undefined && UNREACHABLE.has(code))) return false;
+  return !errorMessage(error).startsWith(CONNECT_TIMED_OUT);
+}
+
+const CONNECT_TIMED_OUT = 'Connection terminated due to connection timeout';
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** Node's codes for a certificate chain that does not lead to a trusted CA, or is out of date. */
+const UNTRUSTED_CERTIFICATE = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_\w+|CERT_\w+|ERR_TLS_CERT_\w+)$/;
 
 export function connectionError(target: DbTarget, error: unknown): Error {
   const where = describeTarget(target);
   const code = (error as { code?: string }).code;
+  const mode = sslMode(target);
+  const message = errorMessage(error);
+  if (message === NO_TLS_ON_SERVER) {
+    return new RefusedError(`cannot connect to ${where}: the server does not accept TLS connections, and sslmode=${mode} demands them`, { cause: error });
+  }
+  if (message.startsWith(CONNECT_TIMED_OUT)) {
+    return new RefusedError(`cannot connect to ${where}: no answer within the connect timeout`, { cause: error });
+  }
   switch (code) {
     case '28P01':
-    case '28000':
       return new UsageError(`cannot connect to ${where}: authentication failed for user "${target.user}" (check the password)`, { cause: error });
+    case '28000':
+      // pg_hba.conf said no, or a client certificate is missing: the server's own words say which.
+      return new UsageError(`cannot connect to ${where}: the server refused the login: ${redact(message)}`, { cause: error });
     case '3D000':
       return new UsageError(`cannot connect to ${where}: database "${target.database}" does not exist`, { cause: error });
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-      return new RefusedError(`cannot connect to ${where}: server unreachable (${code})`, { cause: error });
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return new RefusedError(`cannot connect to ${where}: the server's certificate is not valid for host "${target.host}" (sslmode=${mode}): ${message}`, { cause: error });
     default:
-      return new RefusedError(`cannot connect to ${where}: ${redact(errorMessage(error))}`, { cause: error });
+      if (code !== undefined && UNREACHABLE.has(code)) return new RefusedError(`cannot connect to ${where}: server unreachable (${code})`, { cause: error });
+      if (code !== undefined && UNTRUSTED_CERTIFICATE.test(code)) {
+        const anchor = target.params.sslrootcert ? `sslrootcert ${target.params.sslrootcert}` : "the system's CAs";
+        return new RefusedError(`cannot connect to ${where}: the server's certificate is not trusted by ${anchor} (sslmode=${mode}): ${message}`, { cause: error });
+      }
+      return new RefusedError(`cannot connect to ${where}: ${redact(message)}`, { cause: error });
   }
 }
 

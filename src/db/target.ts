@@ -1,7 +1,9 @@
 import { parse } from 'pg-connection-string';
 import type { ClientConfig } from 'pg';
-import { UsageError } from '../errors.js';
-import { redact, registerSecret } from '../util/redact.js';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { UsageError, errorMessage } from '../errors.js';
+import { redactUnparsableUrl, registerSecret } from '../util/redact.js';
+import { MAX_IDENTIFIER_BYTES } from './names.js';
 
 /**
  * A database to connect to, parsed once from a connection URL. The password lives here and nowhere
@@ -17,6 +19,7 @@ export interface DbTarget {
   readonly params: Readonly<Record<string, string>>;
 }
 
+/** URL parameters that reach every connection, orchestrate's own and the tools', with their libpq variables. */
 const PARAM_ENV: Readonly<Record<string, string>> = {
   sslmode: 'PGSSLMODE',
   sslrootcert: 'PGSSLROOTCERT',
@@ -25,33 +28,104 @@ const PARAM_ENV: Readonly<Record<string, string>> = {
   connect_timeout: 'PGCONNECT_TIMEOUT',
 };
 
-export function parseDatabaseUrl(url: string, fallbackPassword?: string): DbTarget {
+/** The TLS settings libpq also takes from the environment when the URL has none. */
+const TLS_PARAMS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/** Query parameters a database URL may carry; any other is refused rather than silently dropped. */
+export const URL_PARAMETERS = ['host', 'port', 'user', 'password', ...Object.keys(PARAM_ENV)] as const;
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** libpq's connect_timeout is in seconds; beyond this Node's timers (2^31-1 ms) would fire at once. */
+const MAX_CONNECT_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: NodeJS.ProcessEnv = process.env): DbTarget {
   if (!/^postgres(ql)?:\/\//i.test(url)) {
-    throw new UsageError(`database URL must start with postgresql:// (got "${redact(url)}")`);
+    throw new UsageError(`database URL must start with postgresql:// (got "${redactUnparsableUrl(url)}")`);
   }
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(url);
+    // libpq semantics: without this flag pg-connection-string treats require and verify-ca as verify-full and warns on stderr.
+    parsed = parse(url, { useLibpqCompat: true });
   } catch (error) {
-    throw new UsageError(`cannot parse database URL "${redact(url)}"`, { cause: error });
+    throw urlError(url, error);
   }
-  const database = parsed.database ?? undefined;
-  if (!database) throw new UsageError(`database URL "${redact(url)}" names no database`);
+  // Registered before any message can quote the URL: a password holding `@` defeats the URI pattern.
+  registerSecret(parsed.password);
   const params: Record<string, string> = {};
+  for (const name of queryParameterNames(url)) {
+    if (name === 'options') {
+      throw new UsageError('database URL parameter "options" is refused: orchestrate sets the session options itself (lock_timeout, statement_timeout); use pipeline.lockTimeoutMs');
+    }
+    if (!(URL_PARAMETERS as readonly string[]).includes(name)) {
+      throw new UsageError(`database URL parameter "${name}" is not supported (supported: ${URL_PARAMETERS.join(', ')})`);
+    }
+  }
   for (const key of Object.keys(PARAM_ENV)) {
     const value = (parsed as Record<string, unknown>)[key];
     if (typeof value === 'string' && value !== '') params[key] = value;
   }
+  for (const key of TLS_PARAMS) {
+    const fromEnv = env[PARAM_ENV[key] ?? ''];
+    if (params[key] === undefined && fromEnv) params[key] = fromEnv;
+  }
+  checkConnectionParams(params);
+  const database = parsed.database ?? undefined;
+  if (!database) throw new UsageError(`database URL "${redactUnparsableUrl(url)}" names no database`);
+  if (Buffer.byteLength(database) > MAX_IDENTIFIER_BYTES) {
+    throw new UsageError(`database name "${database.slice(0, 20)}..." is ${Buffer.byteLength(database)} bytes long; PostgreSQL names are at most ${MAX_IDENTIFIER_BYTES} bytes (a longer one would address a truncated name)`);
+  }
   const password = parsed.password || fallbackPassword || undefined;
   registerSecret(password);
-  return {
+  const target: DbTarget = {
     host: parsed.host || 'localhost',
     port: parsed.port ? Number(parsed.port) : 5432,
     database,
-    user: parsed.user || process.env.PGUSER || 'postgres',
+    user: parsed.user || env.PGUSER || 'postgres',
     password,
     params,
   };
+  // Reads the certificate files once now: a missing or unreadable one is a configuration error before anything starts.
+  tlsOptions(target);
+  return target;
+}
+
+function urlError(url: string, error: unknown): UsageError {
+  const message = errorMessage(error);
+  if (message.startsWith('Both useLibpqCompat and uselibpqcompat')) return new UsageError('database URL parameter "uselibpqcompat" is not supported: orchestrate always uses libpq semantics');
+  if (message.includes('sslmode=verify-ca requires specifying a CA')) {
+    return new UsageError('sslmode=verify-ca needs sslrootcert=FILE, the CA that signed the server certificate (or use sslmode=verify-full)');
+  }
+  const file = (error as NodeJS.ErrnoException).path;
+  if (file !== undefined) return new UsageError(`cannot read ${file} named in the database URL (${(error as NodeJS.ErrnoException).code ?? message})`, { cause: error });
+  return new UsageError(`cannot parse database URL "${redactUnparsableUrl(url)}"`, { cause: error });
+}
+
+/** The names in a URL's query string; called after the URL parsed, so the first `?` before any `#` starts the query. */
+function queryParameterNames(url: string): string[] {
+  const hash = url.indexOf('#');
+  const withoutFragment = hash >= 0 ? url.slice(0, hash) : url;
+  const question = withoutFragment.indexOf('?');
+  if (question < 0) return [];
+  return [...new URLSearchParams(withoutFragment.slice(question + 1)).keys()];
+}
+
+function checkConnectionParams(params: Readonly<Record<string, string>>): void {
+  const mode = params.sslmode;
+  if (mode !== undefined && !(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`sslmode "${mode}" is not one of ${SSL_MODES.join(', ')}`);
+  }
+  if (mode === 'verify-ca' && params.sslrootcert === undefined) {
+    throw new UsageError('sslmode=verify-ca needs sslrootcert=FILE, the CA that signed the server certificate (or use sslmode=verify-full)');
+  }
+  const timeout = params.connect_timeout;
+  if (timeout !== undefined) {
+    const seconds = Number(timeout);
+    if (!/^\d+$/.test(timeout) || seconds < 1 || seconds > MAX_CONNECT_TIMEOUT_SECONDS) {
+      throw new UsageError(`connect_timeout "${timeout}" must be a whole number of seconds from 1 to ${MAX_CONNECT_TIMEOUT_SECONDS} (0, waiting forever, is not allowed)`);
+    }
+  }
 }
 
 export function withDatabase(target: DbTarget, database: string): DbTarget {
@@ -115,9 +189,73 @@ export function libpqEnv(target: DbTarget, options: SessionOptions): Record<stri
   return env;
 }
 
-/** Configuration for an in-process node-postgres client. */
-export function clientConfig(target: DbTarget, applicationName: string): ClientConfig {
-  const ssl = target.params.sslmode && target.params.sslmode !== 'disable' ? { rejectUnauthorized: target.params.sslmode === 'verify-full' } : undefined;
+/** The sslmode in force: the URL's (or PGSSLMODE), else libpq's default, prefer. */
+export function sslMode(target: DbTarget): SslMode {
+  return (target.params.sslmode as SslMode | undefined) ?? 'prefer';
+}
+
+/**
+ * TLS options for node-postgres with libpq's meaning of `mode` (pg-connection-string's libpq-compatible
+ * parse builds them): verify-full checks the chain and the host name, verify-ca the chain only, require
+ * encrypts without checking (unless sslrootcert is given: then as verify-ca), prefer and allow never check.
+ */
+export function tlsOptions(target: DbTarget, mode: SslMode = sslMode(target)): TlsOptions {
+  const query = new URLSearchParams({ sslmode: mode === 'allow' ? 'prefer' : mode });
+  for (const key of TLS_PARAMS) {
+    const value = target.params[key];
+    if (key !== 'sslmode' && value !== undefined) query.set(key, value);
+  }
+  let ssl: unknown;
+  try {
+    ssl = parse(`postgresql://localhost/db?${query.toString()}`, { useLibpqCompat: true }).ssl;
+  } catch (error) {
+    throw urlError('', error);
+  }
+  return typeof ssl === 'object' && ssl !== null ? (ssl as TlsOptions) : {};
+}
+
+/** One way of connecting: in the clear, or over TLS with these options. */
+export type TlsAttempt = false | TlsOptions;
+
+/**
+ * The attempts libpq makes for the target's sslmode, in order: prefer tries TLS and falls back to a
+ * plain connection, allow the other way round. Unix sockets never use TLS, as with libpq.
+ */
+export function tlsAttempts(target: DbTarget): readonly TlsAttempt[] {
+  const mode = sslMode(target);
+  if (target.host.startsWith('/') || mode === 'disable') return [false];
+  if (mode === 'allow') return [false, tlsOptions(target)];
+  if (mode === 'prefer') return [tlsOptions(target), false];
+  return [tlsOptions(target)];
+}
+
+/**
+ * The bounds of every session orchestrate opens itself, in one place. Steps that need tighter ones set
+ * them per transaction (SET LOCAL); tool sessions get theirs through PGOPTIONS (sessionOptionsString).
+ */
+export const OWN_SESSION_LIMITS = {
+  /** Without connect_timeout in the URL. */
+  connectTimeoutMs: 10_000,
+  /** Catalog reads, DDL on scratch databases, renames: none should queue behind a lock longer than this. */
+  lockTimeoutMs: 30_000,
+  /** The longest single statement: a row count or checksum of a large table during validation. */
+  statementTimeoutMs: 30 * 60_000,
+  /** The client stops waiting this long after the server should have cancelled a statement (a server that stopped answering). */
+  clientGraceMs: 10_000,
+} as const;
+
+export interface SessionLimits {
+  readonly connectTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+  readonly lockTimeoutMs?: number;
+  /** Client-side bound of each query; default: the statement timeout plus OWN_SESSION_LIMITS.clientGraceMs. */
+  readonly queryTimeoutMs?: number;
+}
+
+/** Configuration for an in-process node-postgres client: one attempt of `tlsAttempts`, bounded by `OWN_SESSION_LIMITS`. */
+export function clientConfig(target: DbTarget, applicationName: string, tls: TlsAttempt, limits: SessionLimits = {}): ClientConfig {
+  const connectTimeout = target.params.connect_timeout;
+  const statementTimeoutMs = limits.statementTimeoutMs ?? OWN_SESSION_LIMITS.statementTimeoutMs;
   return {
     host: target.host,
     port: target.port,
@@ -125,7 +263,11 @@ export function clientConfig(target: DbTarget, applicationName: string): ClientC
     user: target.user,
     password: target.password,
     application_name: applicationName,
-    connectionTimeoutMillis: 10_000,
-    ...(ssl ? { ssl } : {}),
+    connectionTimeoutMillis: limits.connectTimeoutMs ?? (connectTimeout !== undefined ? Number(connectTimeout) * 1000 : OWN_SESSION_LIMITS.connectTimeoutMs),
+    lock_timeout: limits.lockTimeoutMs ?? OWN_SESSION_LIMITS.lockTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: limits.queryTimeoutMs ?? statementTimeoutMs + OWN_SESSION_LIMITS.clientGraceMs,
+    // Always explicit: left undefined, node-postgres would read PGSSLMODE itself, without libpq's meaning.
+    ssl: tls === false ? false : tls,
   };
 }

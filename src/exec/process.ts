@@ -1,6 +1,7 @@
 import { ExitCode, ToolError } from '../errors.js';
 import { redact } from '../util/redact.js';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { resolveProgram, spawnSupervised } from './supervisor.js';
 
 /** What a tool run keeps of its output in memory (the log gets all of it through onStdout/onStderr). */
@@ -57,6 +58,24 @@ export function displayCommand(program: string, args: readonly string[]): string
   return redact([program, ...args].map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replace(/'/g, `'\\''`)}'`)).join(' '));
 }
 
+/**
+ * Why `file` cannot be exec'd as a program, or undefined: the shell that starts it would run any other
+ * file as a shell script, and a directory fails only once started, both with confusing results.
+ */
+function whyNotAProgram(file: string): string | undefined {
+  if (!statSync(file).isFile()) return 'is not a file';
+  const head = Buffer.alloc(4);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const isScript = head[0] === 0x23 && head[1] === 0x21; // "#!"
+  const isElf = head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  return isScript || isElf ? undefined : 'is not a program (no "#!" line, not an executable binary)';
+}
+
 /** One output stream as kept in memory: everything up to a limit, or a sliding tail. */
 class OutputBuffer {
   private chunks: string[] = [];
@@ -103,7 +122,14 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
   if (spec.cwd !== undefined && !existsSync(spec.cwd)) throw new ToolError(`cannot run ${spec.program}: its working directory ${spec.cwd} does not exist`, '', ExitCode.Usage);
   const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
   const file = resolveProgram(spec.program, spec.cwd, env.PATH);
-  if (!file) throw new ToolError(`${spec.program} not found (is it installed and on PATH?)`, '');
+  // A program that cannot be started (not on PATH, not executable, not a program) is a configuration error.
+  if (!file) {
+    const named = spec.program.includes('/') ? path.resolve(spec.cwd ?? process.cwd(), spec.program) : undefined;
+    if (named && existsSync(named)) throw new ToolError(`could not start ${spec.program}: ${named} is not executable (chmod +x, or name the interpreter first)`, '', ExitCode.Usage);
+    throw new ToolError(`${spec.program} not found (is it installed and on PATH?)`, '', ExitCode.Usage);
+  }
+  const notAProgram = whyNotAProgram(file);
+  if (notAProgram) throw new ToolError(`could not start ${spec.program}: ${file} ${notAProgram}`, '', ExitCode.Usage);
   const command = displayCommand(spec.program, spec.args);
   const capture = spec.capture ?? { mode: 'complete', limitBytes: COMPLETE_OUTPUT_LIMIT_BYTES };
   const started = performance.now();
@@ -168,7 +194,7 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
     };
   } catch (error) {
     if (error instanceof ToolError) throw error;
-    throw new ToolError(`could not start ${command}: ${redact(error instanceof Error ? error.message : String(error))}`, '');
+    throw new ToolError(`could not start ${command}: ${redact(error instanceof Error ? error.message : String(error))}`, '', ExitCode.Usage);
   } finally {
     clearTimeout(timer);
     spec.cancelSignal?.removeEventListener('abort', onAbort);

@@ -41,7 +41,8 @@ export function fileTimestamp(date: Date): string {
  * call site can leak a password by forgetting to.
  */
 export function createRunLog(options: RunLogOptions): RunLog {
-  mkdirSync(options.logDir, { recursive: true });
+  // Private like the files in it (0600): run logs name databases, hosts and what was done to them.
+  mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   const file = path.join(options.logDir, `${fileTimestamp(options.startedAt ?? new Date())}-${options.runId}.jsonl`);
   // Synchronous writes: the error boundary exits the process right after the last line.
   const fileStream = pino.destination({ fd: openSync(file, 'a', 0o600), sync: true });

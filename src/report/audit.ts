@@ -64,7 +64,7 @@ export function auditPath(reportDir: string): string {
 }
 
 export function appendAudit(reportDir: string, entry: AuditEntry): void {
-  mkdirSync(reportDir, { recursive: true });
+  mkdirSync(reportDir, { recursive: true, mode: 0o700 });
   // One write of one line with O_APPEND: concurrent runs cannot interleave inside a line.
   appendFileSync(auditPath(reportDir), `${JSON.stringify(redactDeep(entry))}\n`, { mode: 0o600 });
 }

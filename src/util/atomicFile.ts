@@ -17,7 +17,8 @@ export function fsyncPath(target: string): void {
  */
 export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o600): void {
   const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
+  // Directories it creates are private like the files (reports/, reports/runs/, backups/).
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const temporary = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(temporary, 'w', mode);
   try {

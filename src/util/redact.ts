@@ -18,8 +18,13 @@ export function registerSecret(secret: string | undefined | null): void {
   }
 }
 
-const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@?#]*:)([^\s@/?#]*)@/gi;
-const PARAM_PASSWORD = /([?&;\s]|^)(password|pgpassword|sslpassword)=("[^"]*"|'[^']*'|[^\s&;'"]*)/gi;
+// Both patterns run in linear time, because redaction sits on every log line and a tool may print
+// one line of megabytes. A scheme is a whole run of scheme characters (without the
+// lookbehind, every letter of a long word would start a scan to the word's end: quadratic). A quoted
+// value without its closing quote is masked to the end of the text instead of being rescanned.
+const URI_PASSWORD = /((?<![a-z0-9+.-])[a-z0-9+.-]+:\/\/[^\s:/@?#]*:)([^\s@/?#]*)@/gi;
+const PARAM_PASSWORD = /([?&;\s]|^)(password|pgpassword|sslpassword)=("[^"]*"?|'[^']*'?|[^\s&;'"]*)/gi;
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 export function redact(text: string): string {
   let out = text.replace(URI_PASSWORD, `$1${MASK}@`).replace(PARAM_PASSWORD, `$1$2=${MASK}`);
@@ -27,6 +32,18 @@ export function redact(text: string): string {
     if (out.includes(secret)) out = out.split(secret).join(MASK);
   }
   return out;
+}
+
+/**
+ * A URL that could not be parsed, safe to print: everything between the scheme and the last `@` is
+ * masked, because a password holding `/`, `#`, `?` or `@` is exactly what makes such a URL unparsable,
+ * and the patterns above would cut it at the wrong character.
+ */
+export function redactUnparsableUrl(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return redact(url);
+  const scheme = SCHEME.exec(url)?.[0] ?? '';
+  return redact(`${scheme}${MASK}${url.slice(at)}`);
 }
 
 /** Deep-redacts every string inside a JSON-like value (reports, manifests, structured log fields). */

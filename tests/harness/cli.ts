@@ -16,7 +16,7 @@ export interface CliOptions {
 }
 
 /** Variables of the developer's shell that would change what the CLI under test does. */
-const SCRUBBED = ['DATABASE_URL', 'POSTGRES_PASSWORD', 'ORCHESTRATE_ENV', 'BACKUP_DIR', 'LOG_DIR', 'REPORT_DIR', 'PGPASSWORD', 'PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE'];
+const SCRUBBED = ['DATABASE_URL', 'POSTGRES_PASSWORD', 'ORCHESTRATE_ENV', 'BACKUP_DIR', 'LOG_DIR', 'REPORT_DIR', 'PGPASSWORD', 'PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGSSLMODE', 'PGSSLROOTCERT', 'PGSSLCERT', 'PGSSLKEY'];
 
 function cliEnv(extra: Readonly<Record<string, string | undefined>> = {}): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
