@@ -54,9 +54,13 @@ describe('redaction cost', () => {
   for (const [name, text] of Object.entries(shapes)) {
     it(`redacts 1 MB of ${name} in under 50 ms`, () => {
       redact(text.slice(0, 1000));
-      const started = performance.now();
-      redact(text);
-      expect(performance.now() - started).toBeLessThan(50);
+      // Best of five: a busy machine can stall any one run, never all five; a quadratic pattern takes minutes.
+      const times = Array.from({ length: 5 }, () => {
+        const started = performance.now();
+        redact(text);
+        return performance.now() - started;
+      });
+      expect(Math.min(...times)).toBeLessThan(50);
     });
   }
 });
