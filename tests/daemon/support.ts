@@ -9,6 +9,7 @@ import type { JobName } from '../../src/daemon/jobRunner.js';
 import type { Clock, ScheduleHandle, Scheduler } from '../../src/daemon/scheduler.js';
 import type { Logger } from '../../src/log/logger.js';
 import { createMigrator } from '../../src/migrators/index.js';
+import type { startCli } from '../harness/cli.js';
 
 /** The narrow seam of these tests: a scheduler whose ticks the test fires, and a clock it sets. */
 export class ManualScheduler implements Scheduler {
@@ -145,4 +146,21 @@ export async function webhookReceiver(statuses: number[] = []): Promise<{ url: s
 export function sigterm(subprocess: { readonly pid?: number | undefined }): void {
   if (subprocess.pid === undefined) throw new Error('the process has no pid');
   process.kill(subprocess.pid, 'SIGTERM');
+}
+
+/** Resolves with the daemon's URL once it logs that it is listening. */
+export function listeningUrl(daemon: ReturnType<typeof startCli>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /daemon listening\s+url=(http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (match?.[1]) {
+        daemon.stderr?.off('data', onData);
+        resolve(match[1]);
+      }
+    };
+    daemon.stderr?.on('data', onData);
+    void daemon.then((result) => reject(new Error(`daemon exited ${result.exitCode} before listening: ${String(result.all)}`)));
+  });
 }
