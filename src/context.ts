@@ -15,6 +15,8 @@ export interface RunContext {
   /** Writes to the run's log file only. */
   readonly fileLogger: Logger;
   readonly logFile: string;
+  /** Reopens the log file by name after it was renamed away (the daemon's log rotation). */
+  reopenLog(): void;
   /** application_name of every session this run opens, in-process or in a child. */
   readonly applicationName: string;
   /** The target database, or a usage error when none is configured. */
@@ -42,7 +44,7 @@ export function createRunContext(options: ContextOptions): RunContext {
   const settings = loadSettings({ flags: options.flags, ...(options.overrides ? { overrides: options.overrides } : {}) });
   const runId = newRunId();
   const startedAt = new Date();
-  const { logger, fileLogger, file } = createRunLog({ logDir: settings.logDir, runId, command: options.command, consoleLevel: options.consoleLevel, startedAt });
+  const { logger, fileLogger, file, reopen } = createRunLog({ logDir: settings.logDir, runId, command: options.command, consoleLevel: options.consoleLevel, startedAt });
   const applicationName = `${APPLICATION_NAME_PREFIX}${runId}`;
   let migrator: Migrator | undefined;
   logger.debug({ env: settings.env, configFile: settings.configFile, tool: settings.migrator.tool }, 'settings loaded');
@@ -54,6 +56,7 @@ export function createRunContext(options: ContextOptions): RunContext {
     logger,
     fileLogger,
     logFile: file,
+    reopenLog: reopen,
     applicationName,
     target() {
       if (!settings.target) throw new UsageError('no database given: set DATABASE_URL, pass --database-url, or set databaseUrl in the config file');

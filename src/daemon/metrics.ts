@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditEntry } from '../report/audit.js';
+import type { AuditIndex, LatestRun } from '../report/auditIndex.js';
 import type { JobState } from './jobRunner.js';
 import type { PendingObservation } from './jobs/pendingCheck.js';
 import type { Clock } from './scheduler.js';
@@ -16,8 +16,8 @@ export interface MetricsSources {
   readonly clock: Clock;
   /** The target, as printed (user@host:port/db). */
   readonly database: string;
-  /** Finished runs, oldest first (reports/audit.jsonl). */
-  audit(): readonly AuditEntry[];
+  /** Finished runs (reports/audit.jsonl and its rotated segments), indexed incrementally. */
+  readonly audit: AuditIndex;
   backups(): Promise<BackupInventory>;
   jobs(): readonly JobState[];
   pending(): PendingObservation | undefined;
@@ -43,7 +43,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
   collectDefaultMetrics({ register: registry });
   // prom-client runs the collect functions concurrently: the files are read once, before, so that
   // every metric of one scrape describes the same state.
-  let auditSnapshot: readonly AuditEntry[] = [];
   let backupSnapshot: BackupInventory = { count: 0, bytes: 0, newestAt: undefined, newestVerifiedAt: undefined };
 
   new Counter({
@@ -53,10 +52,10 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const entry of auditSnapshot) this.inc({ command: entry.command, outcome: entry.outcome });
+      for (const { command, outcome, count } of sources.audit.counts()) this.inc({ command, outcome }, count);
     },
   });
-  const lastRun = (name: string, help: string, value: (entry: AuditEntry) => number) =>
+  const lastRun = (name: string, help: string, value: (latest: LatestRun) => number) =>
     new Gauge({
       name,
       help,
@@ -64,9 +63,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       registers: [registry],
       collect() {
         this.reset();
-        const latest = new Map<string, AuditEntry>();
-        for (const entry of auditSnapshot) latest.set(entry.command, entry);
-        for (const [command, entry] of latest) this.set({ command }, value(entry));
+        for (const [command, latest] of sources.audit.latest()) this.set({ command }, value(latest));
       },
     });
   lastRun('orchestrate_last_run_duration_seconds', 'Duration of the latest run of each command.', (entry) => entry.durationMs / 1000);
@@ -185,7 +182,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     contentType: registry.contentType,
     async render() {
       backupSnapshot = await sources.backups();
-      auditSnapshot = sources.audit();
+      sources.audit.refresh();
       return registry.metrics();
     },
   };

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { redact } from '../util/redact.js';
@@ -22,6 +22,8 @@ export interface RunLog {
   readonly fileLogger: Logger;
   /** The JSON-lines log file of this run. */
   readonly file: string;
+  /** Opens `file` anew (after it was renamed away): log rotation by a long-running daemon. */
+  reopen(): void;
 }
 
 /** `2026-11-22T02-19-22Z`: sortable and safe in a file name. */
@@ -38,7 +40,8 @@ export function createRunLog(options: RunLogOptions): RunLog {
   mkdirSync(options.logDir, { recursive: true });
   const file = path.join(options.logDir, `${fileTimestamp(options.startedAt ?? new Date())}-${options.runId}.jsonl`);
   // Synchronous writes: the error boundary exits the process right after the last line.
-  const fileStream = pino.destination({ fd: openSync(file, 'a', 0o600), sync: true });
+  // Opened by name (not by descriptor) so that reopen() can follow a rotation.
+  const fileStream = pino.destination({ dest: file, append: true, mode: 0o600, sync: true });
   const streams: pino.StreamEntry[] = [{ level: 'debug', stream: fileStream }];
   if (options.consoleLevel !== 'silent') {
     const stream = { write: (line: string) => void process.stderr.write(renderConsoleLine(line)) };
@@ -50,7 +53,7 @@ export function createRunLog(options: RunLogOptions): RunLog {
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: { streamWrite: (line) => redact(line) },
   };
-  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file };
+  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file, reopen: () => fileStream.reopen() };
 }
 
 /** A logger that writes nowhere, for library callers and tests that do not care. */
