@@ -178,12 +178,30 @@ export function createMetrics(sources: MetricsSources): Metrics {
     });
   pendingGauge('orchestrate_migrations_pending', 'Migrations not yet applied to the database, as of the latest pending-migration check.', (observation) => observation.pending.length);
   pendingGauge('orchestrate_migrations_last_check_timestamp_seconds', 'When the pending-migration check last succeeded (Unix time).', (observation) => seconds(observation.checkedAt));
-  return {
-    contentType: registry.contentType,
-    async render() {
-      backupSnapshot = await sources.backups();
-      sources.audit.refresh();
-      return registry.metrics();
-    },
+  const renderNow = async (): Promise<string> => {
+    backupSnapshot = await sources.backups();
+    sources.audit.refresh();
+    return registry.metrics();
   };
+  // Concurrent scrapes share renders: a scrape that arrives while one is in progress waits for the
+  // next, which starts after it arrived (so it never gets data older than its request), and every
+  // scrape arriving meanwhile shares that one. Twenty clients cost two renders, not twenty.
+  let inProgress: Promise<string> | undefined;
+  let next: Promise<string> | undefined;
+  const render = (): Promise<string> => {
+    if (!inProgress) {
+      inProgress = renderNow().finally(() => {
+        inProgress = undefined;
+      });
+      return inProgress;
+    }
+    next ??= inProgress
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined;
+        return render();
+      });
+    return next;
+  };
+  return { contentType: registry.contentType, render };
 }
