@@ -100,10 +100,14 @@ export async function httpGet(url: string, headers: Record<string, string> = {})
   return { status: response.status, body: await response.text() };
 }
 
-/** Prometheus text exposition, parsed strictly: every line is a comment, blank, or `name{labels} value`. */
+/**
+ * Prometheus text exposition, parsed strictly: every line is a comment, blank, or `name{labels} value`.
+ * Values follow Go's ParseFloat, which takes NaN in any case (prom-client writes `Nan` for an event
+ * loop lag not measured yet).
+ */
 export function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
-  const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/;
+  const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (-?[0-9.eE+-]+|[Nn][Aa][Nn]|\+Inf|-Inf)( -?\d+)?$/;
   for (const line of text.split('\n')) {
     if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
     const match = sample.exec(line);
