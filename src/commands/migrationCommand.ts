@@ -1,4 +1,4 @@
-import { ExitCode } from '../errors.js';
+import { EXIT_CODES, ExitCode, describeExitCode } from '../errors.js';
 import { dryRun, renderDryRun } from '../pipeline/dryRun.js';
 import { runMigration } from '../pipeline/migrationRun.js';
 import type { MigrationRunOptions } from '../pipeline/state.js';
@@ -22,13 +22,13 @@ export function runMigrationCommand(args: GlobalArgs & PipelineArgs, options: Om
     }
     const result = await runMigration(context, runOptions);
     const where = result.reportFiles ? `\nreport: ${result.reportFiles.markdown}` : '';
-    const loud = result.exitCode === ExitCode.NeedsHuman ? 'NEEDS A HUMAN: ' : '';
+    const loud = result.exitCode === ExitCode.NeedsHuman ? `${EXIT_CODES[result.exitCode].production}: ` : '';
     const nextCommand = (result.report.details.rollback as { nextCommand?: string; verified?: boolean } | undefined);
     const next = result.exitCode === ExitCode.NeedsHuman && nextCommand?.nextCommand ? `\nnext: ${nextCommand.nextCommand}` : '';
     return {
       exitCode: result.exitCode,
       json: { ...result.report, reportFiles: result.reportFiles },
-      text: `${loud}${result.outcome}: ${result.message}${next}${where}`,
+      text: `${loud}${result.outcome}: ${result.message}\n${describeExitCode(result.exitCode)}${next}${where}`,
     };
   });
 }
