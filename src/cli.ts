@@ -10,6 +10,7 @@ import { daemonCommand } from './commands/daemon.js';
 import { demoCommand } from './commands/demo.js';
 import { downgradeCommand } from './commands/downgrade.js';
 import { exitCodesCommand } from './commands/exitCodes.js';
+import { failedDbsCommand } from './commands/failedDbs.js';
 import { historyCommand } from './commands/history.js';
 import { lintCommand } from './commands/lint.js';
 import { restoreCommand } from './commands/restore.js';
@@ -40,6 +41,7 @@ function buildParser(argv: readonly string[]) {
     .command(backupCommand)
     .command(backupsCommand)
     .command(restoreCommand)
+    .command(failedDbsCommand)
     .command(daemonCommand)
     .command(demoCommand)
     .command(exitCodesCommand)

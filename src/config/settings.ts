@@ -112,7 +112,7 @@ export function loadSettings(options: LoadOptions): Settings {
       timeoutSeconds: overrides.timeoutSeconds ?? file.pipeline.timeoutSeconds,
       lockTimeoutMs: overrides.lockTimeoutMs ?? file.pipeline.lockTimeoutMs,
     },
-    rollback: { restore: file.rollback.restore ?? (environment === 'production' ? 'confirm' : 'auto') },
+    rollback: { ...file.rollback, restore: file.rollback.restore ?? (environment === 'production' ? 'confirm' : 'auto') },
   };
   delete (settings as { databaseUrl?: string }).databaseUrl;
   return deepFreeze(settings);

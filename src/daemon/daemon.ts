@@ -15,7 +15,7 @@ import { JobRunner, type Job, type JobFinished, type JobName } from './jobRunner
 import { scheduledBackupJob } from './jobs/backup.js';
 import { ROTATE_BYTES, housekeepingJob } from './jobs/housekeeping.js';
 import { pendingCheckJob, type PendingObservation } from './jobs/pendingCheck.js';
-import { retentionJob } from './jobs/retention.js';
+import { retentionJob, type FailedDatabasesObservation } from './jobs/retention.js';
 import { createMetrics } from './metrics.js';
 import { recentRuns } from './runs.js';
 import type { Clock, ScheduleHandle, Scheduler } from './scheduler.js';
@@ -73,10 +73,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const add = (job: Job, settingsOfJob: { enabled: boolean; schedule: string; runOnStart: boolean }) => {
     if (settingsOfJob.enabled) jobs.push({ job, schedule: settingsOfJob.schedule, runOnStart: settingsOfJob.runOnStart });
   };
+  let failedDatabases: FailedDatabasesObservation | undefined;
   add(
-    retentionJob(settings, (count, bytes) => {
-      pruned.count += count;
-      pruned.bytes += bytes;
+    retentionJob(settings, target, {
+      deleted: (count, bytes) => {
+        pruned.count += count;
+        pruned.bytes += bytes;
+      },
+      failedDatabases: (observation) => {
+        failedDatabases = observation;
+      },
     }),
     config.jobs.retention,
   );
@@ -149,6 +155,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     jobs: jobStates,
     pending: () => pending,
     pruned: () => pruned,
+    failedDatabases: () => failedDatabases,
   });
 
   let server: HttpServer;
