@@ -40,11 +40,10 @@ if [ ! -x .venv/bin/alembic ] || ! .venv/bin/python -c 'import psycopg2' >/dev/n
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing node modules"
-  # npm install, not npm ci: squawk-cli lists one binary package per platform as optional dependencies,
-  # and a registry that serves only this platform's leaves the others out of the lock file, which npm ci
-  # then refuses as "out of sync". npm install still installs the locked versions.
-  npm install --no-audit --no-fund --loglevel=error
+  say "installing node modules (npm ci: exactly the lock file)"
+  # squawk-cli is pinned to a version whose five platform packages the registry all has, so the lock
+  # file lists every one of them and npm ci accepts it on any platform.
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 npm run --silent build

@@ -17,6 +17,10 @@ set -Eeuo pipefail
 
 # shellcheck source=lib/orchestrate-command.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/orchestrate-command.sh"
+# The exit-code table, generated from src/errors.ts (orchestrate exit-codes --shell): the meanings are
+# read from there, not spelt out here, so they cannot drift from what orchestrate itself says.
+# shellcheck source=lib/exit-codes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exit-codes.sh"
 docker_bin="${DOCKER_BIN:-docker}"
 
 say() { printf 'deploy: %s\n' "$*" >&2; }
@@ -38,41 +42,14 @@ case "$code" in
     say "fix the deployment and run 'docker compose up -d' again (do not re-run the migration; it is done)."
     exit 10
     ;;
-  1)
-    say "NOT DEPLOYED (exit 1): unexpected internal error in orchestrate."
-    say "read the run's report in reports/ and its log in logs/ before anything else; check 'orchestrate current' to see where the database stands."
-    ;;
-  2)
-    say "NOT DEPLOYED (exit 2): usage or configuration error; the database was not touched."
-    say "fix the command line or orchestrate.config.json (the message above lists every problem) and run the deploy again."
-    ;;
-  3)
-    say "NOT DEPLOYED (exit 3): refused by preflight or the safety policy; the database was not touched."
-    say "read the findings above ('orchestrate lint' repeats them); fix the migration or the environment. Override with --force only for a reason you will write down (--reason)."
-    ;;
-  4)
-    say "NOT DEPLOYED (exit 4): another orchestrate run holds the migration lock; the database was not touched."
-    say "wait for it to finish (see 'curl localhost:9477/runs' or reports/audit.jsonl) and deploy again; never remove the lock by hand while that run is alive."
-    ;;
-  5)
-    say "NOT DEPLOYED (exit 5): the rehearsal on a scratch copy of the database failed; production was not touched."
-    say "the migration does not work on today's data: read the rehearsal step in the report, fix the migration, and deploy again."
-    ;;
-  6)
-    say "NOT DEPLOYED (exit 6): the production migration failed and was ROLLED BACK; the database was verified equal to before the run."
-    say "the old application keeps running on the old schema. Read the report for the failing step, fix the migration, and deploy again."
-    ;;
-  7)
-    say "NOT DEPLOYED (exit 7): NEEDS A HUMAN. The rollback failed, could not be verified, or a restore needs a decision."
-    say "do not re-run the deploy or the migration. Stop writes if you can, read the report (it names the backup), and decide with a DBA: 'orchestrate restore <backup-id>' or a manual fix."
-    ;;
-  8)
-    say "NOT DEPLOYED (exit 8): migrations are still pending after the upgrade; the database is behind the code."
-    say "run 'orchestrate history' to see which, then deploy again."
-    ;;
   *)
-    say "NOT DEPLOYED (exit $code): orchestrate ended in an unexpected way (killed by a signal?)."
-    say "treat the database state as unknown: check 'orchestrate current' and the latest report before anything else."
+    if [[ -n "${exit_code_meaning[$code]:-}" ]]; then
+      say "NOT DEPLOYED (exit $code, ${exit_code_name[$code]}): ${exit_code_meaning[$code]}; production: ${exit_code_production[$code]}."
+      say "next: ${exit_code_next[$code]}."
+    else
+      say "NOT DEPLOYED (exit $code): orchestrate ended in an unexpected way (killed by a signal?)."
+      say "treat the database state as unknown: check 'orchestrate current' and the latest report before anything else."
+    fi
     ;;
 esac
 exit "$code"

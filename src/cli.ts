@@ -9,6 +9,8 @@ import { currentCommand } from './commands/current.js';
 import { daemonCommand } from './commands/daemon.js';
 import { demoCommand } from './commands/demo.js';
 import { downgradeCommand } from './commands/downgrade.js';
+import { exitCodesCommand } from './commands/exitCodes.js';
+import { failedDbsCommand } from './commands/failedDbs.js';
 import { historyCommand } from './commands/history.js';
 import { lintCommand } from './commands/lint.js';
 import { restoreCommand } from './commands/restore.js';
@@ -39,8 +41,10 @@ function buildParser(argv: readonly string[]) {
     .command(backupCommand)
     .command(backupsCommand)
     .command(restoreCommand)
+    .command(failedDbsCommand)
     .command(daemonCommand)
     .command(demoCommand)
+    .command(exitCodesCommand)
     .demandCommand(1, 'name a command (orchestrate --help lists them)')
     // Fail closed: an unknown command or a misspelt flag must never turn into a different run.
     .strict()

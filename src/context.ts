@@ -17,6 +17,8 @@ export interface RunContext {
   readonly logFile: string;
   /** Ends the terminal's step view: call before printing the outcome. */
   closeConsole(): void;
+  /** Reopens the log file by name after it was renamed away (the daemon's log rotation). */
+  reopenLog(): void;
   /** application_name of every session this run opens, in-process or in a child. */
   readonly applicationName: string;
   /** The target database, or a usage error when none is configured. */
@@ -45,7 +47,7 @@ export function createRunContext(options: ContextOptions): RunContext {
   const settings = loadSettings({ flags: options.flags, ...(options.overrides ? { overrides: options.overrides } : {}) });
   const runId = newRunId();
   const startedAt = new Date();
-  const { logger, fileLogger, file, closeConsole } = createRunLog({
+  const { logger, fileLogger, file, closeConsole, reopen } = createRunLog({
     logDir: settings.logDir,
     runId,
     command: options.command,
@@ -65,6 +67,7 @@ export function createRunContext(options: ContextOptions): RunContext {
     fileLogger,
     logFile: file,
     closeConsole,
+    reopenLog: reopen,
     applicationName,
     target() {
       if (!settings.target) throw new UsageError('no database given: set DATABASE_URL, pass --database-url, or set databaseUrl in the config file');

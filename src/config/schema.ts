@@ -116,6 +116,8 @@ const validationSchema = z.strictObject({
 const rollbackSchema = z.strictObject({
   /** Restore from the backup when the downgrade fails: auto, confirm (production default), never. */
   restore: z.enum(['auto', 'confirm', 'never']).optional(),
+  /** A database replaced by a restore is kept as `<db>_failed_<run>` this long; then the daemon's retention job drops it. */
+  keepFailedDays: z.number().positive().max(3650).default(7),
 });
 
 const toolsSchema = z.strictObject({

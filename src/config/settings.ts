@@ -114,7 +114,7 @@ export function loadSettings(options: LoadOptions): Settings {
       lockTimeoutMs: overrides.lockTimeoutMs ?? file.pipeline.lockTimeoutMs,
       lockRetries: overrides.lockRetries ?? file.pipeline.lockRetries,
     },
-    rollback: { restore: file.rollback.restore ?? (environment === 'production' ? 'confirm' : 'auto') },
+    rollback: { ...file.rollback, restore: file.rollback.restore ?? (environment === 'production' ? 'confirm' : 'auto') },
   };
   delete (settings as { databaseUrl?: string }).databaseUrl;
   return deepFreeze(settings);

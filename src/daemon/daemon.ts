@@ -8,15 +8,15 @@ import type { Logger } from '../log/logger.js';
 import type { Migrator } from '../migrators/types.js';
 import { notifyRunFinished } from '../notify/index.js';
 import { recoverAtDaemonStart } from '../pipeline/recovery.js';
-import { readAudit } from '../report/audit.js';
+import { AuditIndex } from '../report/auditIndex.js';
 import { redact } from '../util/redact.js';
 import { healthReport, probeDatabase, type HealthReport } from './health.js';
 import { backupInventory } from './inventory.js';
 import { JobRunner, type Job, type JobFinished, type JobName } from './jobRunner.js';
 import { scheduledBackupJob } from './jobs/backup.js';
-import { housekeepingJob } from './jobs/housekeeping.js';
+import { ROTATE_BYTES, housekeepingJob } from './jobs/housekeeping.js';
 import { pendingCheckJob, type PendingObservation } from './jobs/pendingCheck.js';
-import { retentionJob } from './jobs/retention.js';
+import { retentionJob, type FailedDatabasesObservation } from './jobs/retention.js';
 import { createMetrics } from './metrics.js';
 import { recentRuns } from './runs.js';
 import type { Clock, ScheduleHandle, Scheduler } from './scheduler.js';
@@ -29,8 +29,10 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** application_name of the daemon's own sessions (health probes). */
   readonly applicationName: string;
-  /** The daemon's own log file: housekeeping leaves it alone however old it looks. */
+  /** The daemon's own log file: housekeeping leaves it alone however old it looks, and rotates it when large. */
   readonly logFile?: string;
+  /** Makes the logger reopen `logFile` by name after housekeeping renamed it. */
+  readonly reopenLog?: () => void;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   /** Bearer token the endpoints require; undefined: none. */
@@ -72,10 +74,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const add = (job: Job, settingsOfJob: { enabled: boolean; schedule: string; runOnStart: boolean }) => {
     if (settingsOfJob.enabled) jobs.push({ job, schedule: settingsOfJob.schedule, runOnStart: settingsOfJob.runOnStart });
   };
+  let failedDatabases: FailedDatabasesObservation | undefined;
   add(
-    retentionJob(settings, (count, bytes) => {
-      pruned.count += count;
-      pruned.bytes += bytes;
+    retentionJob(settings, target, {
+      deleted: (count, bytes) => {
+        pruned.count += count;
+        pruned.bytes += bytes;
+      },
+      failedDatabases: (observation) => {
+        failedDatabases = observation;
+      },
     }),
     config.jobs.retention,
   );
@@ -86,7 +94,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }),
     config.jobs.pendingCheck,
   );
-  add(housekeepingJob({ logDir: settings.logDir, reportDir: settings.reportDir, olderThanDays: config.jobs.housekeeping.olderThanDays, keep: options.logFile ? [options.logFile] : [] }), config.jobs.housekeeping);
+  const { logFile, reopenLog } = options;
+  add(
+    housekeepingJob({
+      logDir: settings.logDir,
+      reportDir: settings.reportDir,
+      olderThanDays: config.jobs.housekeeping.olderThanDays,
+      keep: logFile ? [logFile] : [],
+      rotateBytes: ROTATE_BYTES,
+      ...(logFile && reopenLog ? { ownLog: { file: logFile, reopen: reopenLog } } : {}),
+    }),
+    config.jobs.housekeeping,
+  );
 
   const reportFailure = (finished: JobFinished) => {
     if (finished.outcome !== 'failed') return;
@@ -122,14 +141,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return probe;
   };
 
+  const audit = new AuditIndex(settings.reportDir, RUNS_MAX_LIMIT);
+  // The whole ledger is read once, here; every scrape after that reads only what was appended.
+  try {
+    audit.refresh();
+  } catch (error) {
+    logger.warn({ error: redact(errorMessage(error)) }, 'cannot read the audit ledger yet; /metrics and /runs will retry');
+  }
   const metrics = createMetrics({
     clock,
     database: describeTarget(target),
-    audit: () => readAudit(settings.reportDir),
+    audit,
     backups: () => backupInventory(settings.backupDir, logger),
     jobs: jobStates,
     pending: () => pending,
     pruned: () => pruned,
+    failedDatabases: () => failedDatabases,
   });
 
   let server: HttpServer;
@@ -148,7 +175,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         '/runs': async (query) => {
           const requested = Number(query.get('limit') ?? RUNS_DEFAULT_LIMIT);
           const limit = Number.isInteger(requested) && requested > 0 ? Math.min(requested, RUNS_MAX_LIMIT) : RUNS_DEFAULT_LIMIT;
-          return json(200, recentRuns(settings.reportDir, limit));
+          return json(200, recentRuns(settings.reportDir, audit, limit, RUNS_MAX_LIMIT));
         },
       },
     });

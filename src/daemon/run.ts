@@ -52,6 +52,7 @@ export async function runDaemon(context: RunContext, options: DaemonRunOptions =
       logger,
       applicationName: context.applicationName,
       logFile: context.logFile,
+      reopenLog: context.reopenLog,
       scheduler: cronScheduler(logger, settings.daemon.timezone),
       clock: systemClock,
       ...(token ? { token } : {}),

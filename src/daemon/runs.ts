@@ -1,5 +1,6 @@
 import { readJournals } from '../pipeline/journal.js';
-import { readAudit, type AuditEntry } from '../report/audit.js';
+import type { AuditEntry } from '../report/audit.js';
+import type { AuditIndex } from '../report/auditIndex.js';
 
 export interface RunSummary {
   readonly runId: string;
@@ -30,12 +31,14 @@ function summarize(entry: AuditEntry): RunSummary {
 }
 
 /** What GET /runs answers: the latest `limit` finished runs and the ones still marked running. */
-export function recentRuns(reportDir: string, limit: number): RunsDocument {
-  const audit = readAudit(reportDir);
-  const finished = new Set(audit.map((entry) => entry.runId));
+export function recentRuns(reportDir: string, audit: AuditIndex, limit: number, keepRecent: number): RunsDocument {
+  audit.refresh();
+  // A run writes its audit line just before it marks its journal finished: a journal still marked
+  // running whose line is already in is one of the newest, so the kept tail is enough to tell.
+  const finished = new Set(audit.recent(keepRecent).map((entry) => entry.runId));
   const running = readJournals(reportDir)
     .filter((journal) => journal.status === 'running' && !finished.has(journal.runId))
     .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
     .map((journal) => ({ runId: journal.runId, command: journal.command, outcome: 'running', exitCode: null, startedAt: journal.startedAt, finishedAt: null, durationMs: null }));
-  return { running, recent: audit.slice(-limit).reverse().map(summarize) };
+  return { running, recent: audit.recent(limit).map(summarize) };
 }

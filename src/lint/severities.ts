@@ -4,7 +4,7 @@ import type { Severity } from './types.js';
 export type RuleSeverity = Severity | 'off';
 
 /**
- * The built-in severity of every squawk 2.66 rule; `policy.severities` in the config file overrides
+ * The built-in severity of every squawk 2.61 rule; `policy.severities` in the config file overrides
  * single entries. The reasoning, one line per rule, is in docs/safety.md ("Severity table").
  *
  * block: locks readers or writers out for a time that grows with the table, or fails outright on a

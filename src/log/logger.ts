@@ -1,4 +1,4 @@
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { redact } from '../util/redact.js';
@@ -28,6 +28,8 @@ export interface RunLog {
   readonly file: string;
   /** Finishes the terminal view (its last frame, the cursor back) before the outcome is printed. */
   closeConsole(): void;
+  /** Opens `file` anew (after it was renamed away): log rotation by a long-running daemon. */
+  reopen(): void;
 }
 
 /** `2026-11-22T02-19-22Z`: sortable and safe in a file name. */
@@ -45,7 +47,8 @@ export function createRunLog(options: RunLogOptions): RunLog {
   mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   const file = path.join(options.logDir, `${fileTimestamp(options.startedAt ?? new Date())}-${options.runId}.jsonl`);
   // Synchronous writes: the error boundary exits the process right after the last line.
-  const fileStream = pino.destination({ fd: openSync(file, 'a', 0o600), sync: true });
+  // Opened by name (not by descriptor) so that reopen() can follow a rotation.
+  const fileStream = pino.destination({ dest: file, append: true, mode: 0o600, sync: true });
   const streams: pino.StreamEntry[] = [{ level: 'debug', stream: fileStream }];
   let closeConsole = () => undefined as void;
   if (options.consoleLevel !== 'silent') {
@@ -63,7 +66,7 @@ export function createRunLog(options: RunLogOptions): RunLog {
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: { streamWrite: (line) => redact(line) },
   };
-  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file, closeConsole };
+  return { logger: pino(pinoOptions, pino.multistream(streams)), fileLogger: pino(pinoOptions, fileStream), file, closeConsole, reopen: () => fileStream.reopen() };
 }
 
 /** A logger that writes nowhere, for library callers and tests that do not care. */

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { ExitCode } from '../errors.js';
+import { describeExitCode, exitCodeMeaning, type ExitCodeMeaning } from '../errors.js';
 import { redactDeep } from '../util/redact.js';
 
 /** What the pipeline (or a daemon job) tells the notifier when a run ends. */
@@ -19,33 +19,20 @@ export interface RunEvent {
 }
 
 /** How bad it is: what an on-call person needs before reading anything else. */
-export type Severity = 'info' | 'warning' | 'critical';
+export type Severity = ExitCodeMeaning['severity'];
 
 export interface Classification {
-  readonly kind: 'succeeded' | 'failed' | 'rolled-back' | 'needs-human';
+  readonly kind: ExitCodeMeaning['kind'];
   readonly severity: Severity;
   /** The exit code's meaning and the production state it leaves (CONTRACT.md). */
   readonly meaning: string;
 }
 
-const MEANINGS: Readonly<Record<number, string>> = {
-  [ExitCode.Success]: 'success: production is as intended',
-  [ExitCode.Internal]: 'unexpected internal error: read the report before anything else',
-  [ExitCode.Usage]: 'usage or configuration error: production untouched',
-  [ExitCode.Refused]: 'refused by preflight or safety policy: production untouched',
-  [ExitCode.Locked]: 'another run holds the migration lock: production untouched',
-  [ExitCode.RehearsalFailed]: 'rehearsal on the scratch copy failed: production untouched',
-  [ExitCode.RolledBack]: 'production step failed and was rolled back; state verified equal to before the run',
-  [ExitCode.NeedsHuman]: 'rollback failed, could not be verified, or a restore needs a decision: NEEDS A HUMAN',
-  [ExitCode.Pending]: 'migrations pending: production untouched',
-};
-
+/** From the one exit-code table (src/errors.ts): kind, severity, and the meaning with the production state. */
 export function classify(exitCode: number): Classification {
-  const meaning = MEANINGS[exitCode] ?? `exit code ${exitCode}`;
-  if (exitCode === ExitCode.Success) return { kind: 'succeeded', severity: 'info', meaning };
-  if (exitCode === ExitCode.RolledBack) return { kind: 'rolled-back', severity: 'warning', meaning };
-  if (exitCode === ExitCode.NeedsHuman) return { kind: 'needs-human', severity: 'critical', meaning };
-  return { kind: 'failed', severity: exitCode === ExitCode.Internal ? 'critical' : 'warning', meaning };
+  const row = exitCodeMeaning(exitCode);
+  if (!row) return { kind: 'failed', severity: 'critical', meaning: describeExitCode(exitCode) };
+  return { kind: row.kind, severity: row.severity, meaning: `${row.meaning}; production: ${row.production}` };
 }
 
 /** The JSON a webhook receives. Built from named fields only, then redacted: no URL, no password can ride along. */

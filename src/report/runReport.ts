@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EXIT_CODES, ExitCode, describeExitCode } from '../errors.js';
 import { fileTimestamp } from '../log/logger.js';
 import type { RunJournal } from '../pipeline/journal.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
@@ -87,6 +88,8 @@ export function renderMarkdown(report: RunReport): string {
     '',
     report.message,
     '',
+    `**${describeExitCode(report.exitCode)}**`,
+    '',
     table(
       ['run', 'database', 'env', 'tool', 'revision before', 'revision after', 'started', 'duration', 'who'],
       [[report.runId, report.database, report.env, report.tool, report.revisionBefore ?? 'base', report.revisionAfter === undefined ? 'unknown' : (report.revisionAfter ?? 'base'), report.startedAt, `${(report.durationMs / 1000).toFixed(1)} s`, `${report.who.user}@${report.who.host}`]],
@@ -115,7 +118,7 @@ export function renderMarkdown(report: RunReport): string {
     if (r.dataLossWindow) {
       lines.push('', '### Data-loss window (writes since the backup)', '', table(['table', 'inserted', 'updated', 'deleted'], Object.entries(r.dataLossWindow).map(([name, a]) => [name, a.inserted, a.updated, a.deleted])));
     }
-    if (r.nextCommand && !r.verified) lines.push('', '**NEEDS A HUMAN.** Next command:', '', codeBlock(r.nextCommand));
+    if (r.nextCommand && !r.verified) lines.push('', `**${EXIT_CODES[ExitCode.NeedsHuman].production}.** Next command:`, '', codeBlock(r.nextCommand));
   }
   if (details.production?.stderr) lines.push('', '## Production tool output (stderr)', '', codeBlock(details.production.stderr));
   lines.push('', `Log: \`${report.logFile}\``, '');

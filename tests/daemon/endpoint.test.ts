@@ -2,26 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../harness/cli.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { makeProject, type TestProject } from '../harness/project.js';
-import { httpGet, parsePrometheus, sigterm } from './support.js';
+import { httpGet, listeningUrl, parsePrometheus, sigterm } from './support.js';
 
 const TOKEN = 'daemon-test-token-5a1d';
-
-/** Resolves with the daemon's URL once it logs that it is listening. */
-function listeningUrl(daemon: ReturnType<typeof startCli>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = /daemon listening\s+url=(http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
-      if (match?.[1]) {
-        daemon.stderr?.off('data', onData);
-        resolve(match[1]);
-      }
-    };
-    daemon.stderr?.on('data', onData);
-    void daemon.then((result) => reject(new Error(`daemon exited ${result.exitCode} before listening: ${String(result.all)}`)));
-  });
-}
 
 describe('orchestrate daemon as a real process', () => {
   let db: TestDatabase;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exitCodeMeaning } from '../../src/errors.js';
 import { REPO_ROOT } from '../harness/cli.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { makeProject } from '../harness/project.js';
@@ -46,21 +47,24 @@ describe('scripts/deploy.sh, the deploy gate', () => {
   });
 
   it.each([
-    [6, /ROLLED BACK.*verified equal to before/s],
-    [7, /NEEDS A HUMAN.*do not re-run/s],
-    [3, /refused by preflight or the safety policy/],
+    [6, /rolled back; state verified equal to before the run; production: as before the run.*next: the old application keeps running/s],
+    [7, /production: NEEDS A HUMAN.*do not re-run/s],
+    [3, /refused by preflight or safety policy/],
     [4, /holds the migration lock/],
-    [5, /rehearsal on a scratch copy of the database failed/],
+    [5, /rehearsal failed; production: untouched/],
     [1, /unexpected internal error/],
     [2, /usage or configuration error/],
-    [137, /unexpected way/],
-  ])('does not deploy when orchestrate exits %i, says why, and exits with that code', async (code, message) => {
+    [8, /migrations pending/],
+    [137, /\(exit 137\): orchestrate ended in an unexpected way/],
+  ])('does not deploy when orchestrate exits %i, says why from the exit-code table, and exits with that code', async (code, message) => {
     const stub = stubs();
     const result = await run(DEPLOY, [], { PATH: stub.bin, ORCHESTRATE_BIN: stub.orchestrate, STUB_EXIT: String(code) });
     expect(result.exitCode).toBe(code);
     expect(stub.calls('docker')).toEqual([]);
-    expect(result.stderr).toContain(`NOT DEPLOYED (exit ${code})`);
+    expect(result.stderr).toContain(`NOT DEPLOYED (exit ${code}`);
     expect(result.stderr).toMatch(message);
+    const row = exitCodeMeaning(code);
+    if (row) expect(result.stderr).toContain(`NOT DEPLOYED (exit ${code}, ${row.name}): ${row.meaning}; production: ${row.production}.\ndeploy: next: ${row.next}.`);
   });
 
   it('exits 10 when the migration succeeded but docker compose failed', async () => {
@@ -92,7 +96,7 @@ describe('scripts/deploy.sh, the deploy gate', () => {
       );
       const blocked = await run(DEPLOY, [], { PATH: stub.bin, DATABASE_URL: db.url }, project.dir);
       expect(blocked.exitCode).toBe(5);
-      expect(blocked.stderr).toContain('NOT DEPLOYED (exit 5)');
+      expect(blocked.stderr).toContain('NOT DEPLOYED (exit 5, RehearsalFailed)');
       expect(stub.calls('docker')).toHaveLength(1);
       expect(await db.query('SELECT version_num FROM alembic_version')).toEqual([{ version_num: '003_add_order_status' }]);
     });

@@ -9,6 +9,7 @@ import type { JobName } from '../../src/daemon/jobRunner.js';
 import type { Clock, ScheduleHandle, Scheduler } from '../../src/daemon/scheduler.js';
 import type { Logger } from '../../src/log/logger.js';
 import { createMigrator } from '../../src/migrators/index.js';
+import type { startCli } from '../harness/cli.js';
 
 /** The narrow seam of these tests: a scheduler whose ticks the test fires, and a clock it sets. */
 export class ManualScheduler implements Scheduler {
@@ -99,10 +100,14 @@ export async function httpGet(url: string, headers: Record<string, string> = {})
   return { status: response.status, body: await response.text() };
 }
 
-/** Prometheus text exposition, parsed strictly: every line is a comment, blank, or `name{labels} value`. */
+/**
+ * Prometheus text exposition, parsed strictly: every line is a comment, blank, or `name{labels} value`.
+ * Values follow Go's ParseFloat, which takes NaN in any case (prom-client writes `Nan` for an event
+ * loop lag not measured yet).
+ */
 export function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
-  const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)( -?\d+)?$/;
+  const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)?\})? (-?[0-9.eE+-]+|[Nn][Aa][Nn]|\+Inf|-Inf)( -?\d+)?$/;
   for (const line of text.split('\n')) {
     if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
     const match = sample.exec(line);
@@ -145,4 +150,21 @@ export async function webhookReceiver(statuses: number[] = []): Promise<{ url: s
 export function sigterm(subprocess: { readonly pid?: number | undefined }): void {
   if (subprocess.pid === undefined) throw new Error('the process has no pid');
   process.kill(subprocess.pid, 'SIGTERM');
+}
+
+/** Resolves with the daemon's URL once it logs that it is listening. */
+export function listeningUrl(daemon: ReturnType<typeof startCli>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /daemon listening\s+url=(http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (match?.[1]) {
+        daemon.stderr?.off('data', onData);
+        resolve(match[1]);
+      }
+    };
+    daemon.stderr?.on('data', onData);
+    void daemon.then((result) => reject(new Error(`daemon exited ${result.exitCode} before listening: ${String(result.all)}`)));
+  });
 }

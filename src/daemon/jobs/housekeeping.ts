@@ -1,11 +1,11 @@
-import { createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { InternalError } from '../../errors.js';
 import { fileTimestamp } from '../../log/logger.js';
 import { readJournals, runsDirectory } from '../../pipeline/journal.js';
-import { auditPath } from '../../report/audit.js';
+import { auditPath, isAuditSegment, rotateAudit } from '../../report/audit.js';
 import { fsyncPath } from '../../util/atomicFile.js';
 import type { Job, JobResult, JobRunContext } from '../jobRunner.js';
 
@@ -18,7 +18,14 @@ export interface HousekeepingOptions {
   readonly olderThanDays: number;
   /** Files that must stay where they are whatever their age: the daemon's own open log. */
   readonly keep: readonly string[];
+  /** The ledger and the daemon's own log are rotated once they reach this size. */
+  readonly rotateBytes: number;
+  /** The daemon's own log, and how to make its logger start a fresh file after the old one is renamed. */
+  readonly ownLog?: { readonly file: string; reopen(): void };
 }
+
+/** Rotation threshold of audit.jsonl and the daemon's log: each scan of a fresh daemon reads at most this much per segment. */
+export const ROTATE_BYTES = 16 * 1024 * 1024;
 
 interface Sweep {
   readonly label: 'logs' | 'reports';
@@ -40,6 +47,10 @@ export interface BundleResult {
  * whose backup is still held (its journal is what keeps `backups prune` from deleting that backup).
  * An archive is written under a temporary name, checked entry by entry, and only then renamed and
  * the originals removed: a cancelled or failed sweep leaves the files as they were and no partial archive.
+ *
+ * Before the sweep it rotates what grows forever: audit.jsonl becomes a segment (kept, never swept:
+ * see rotateAudit) and the daemon's own log is renamed and reopened, so the renamed part ages and is
+ * swept like any other log.
  */
 export function housekeepingJob(options: HousekeepingOptions): Job {
   return {
@@ -49,6 +60,7 @@ export function housekeepingJob(options: HousekeepingOptions): Job {
 }
 
 export async function sweepOldFiles(options: HousekeepingOptions, context: JobRunContext): Promise<JobResult> {
+  const rotated = rotateGrowingFiles(options, context);
   const cutoff = context.now.getTime() - options.olderThanDays * 86_400_000;
   const protectedRuns = runsStillNeeded(options.reportDir);
   const keep = new Set(options.keep.map((file) => path.resolve(file)));
@@ -64,10 +76,33 @@ export async function sweepOldFiles(options: HousekeepingOptions, context: JobRu
     bundles.push(await bundle(sweep, context));
   }
   const files = bundles.reduce((sum, item) => sum + item.files, 0);
+  const swept = files === 0 ? `nothing older than ${options.olderThanDays} days` : `${files} file${files === 1 ? '' : 's'} older than ${options.olderThanDays} days archived and removed`;
   return {
-    summary: files === 0 ? `nothing older than ${options.olderThanDays} days` : `${files} file${files === 1 ? '' : 's'} older than ${options.olderThanDays} days archived and removed`,
-    details: { archived: files, archives: bundles.map((item) => item.archive) },
+    summary: rotated.length === 0 ? swept : `${swept}; rotated ${rotated.map((file) => path.basename(file)).join(', ')}`,
+    details: { archived: files, archives: bundles.map((item) => item.archive), rotated },
   };
+}
+
+/** Renames the ledger and the daemon's log once they are large; returns the new names of what was rotated. */
+function rotateGrowingFiles(options: HousekeepingOptions, context: JobRunContext): string[] {
+  const stamp = `${fileTimestamp(context.now)}-${context.runId}`;
+  const rotated: string[] = [];
+  const segment = rotateAudit(options.reportDir, options.rotateBytes, stamp);
+  if (segment) {
+    context.logger.info({ segment }, 'audit ledger rotated');
+    rotated.push(segment);
+  }
+  const ownLog = options.ownLog;
+  if (ownLog && (statSync(ownLog.file, { throwIfNoEntry: false })?.size ?? 0) >= options.rotateBytes) {
+    const part = ownLog.file.replace(/(\.jsonl)?$/, `-until-${stamp}.jsonl`);
+    // Sync writes: every line before the rename is in `part`, every line after reopen() in a new file.
+    renameSync(ownLog.file, part);
+    ownLog.reopen();
+    fsyncPath(path.dirname(ownLog.file));
+    context.logger.info({ part }, 'daemon log rotated');
+    rotated.push(part);
+  }
+  return rotated;
 }
 
 /** Run ids whose files stay: still running, or holding a backup that prune must keep. */
@@ -85,8 +120,8 @@ function oldFiles(dir: string, cutoff: number, keep: ReadonlySet<string>, protec
   const pick = (relative: string): boolean => {
     const absolute = path.join(dir, relative);
     const name = path.basename(relative);
-    // Dot files are temporaries of atomic writes (and .gitignore); the ledger is append-only forever.
-    if (name.startsWith('.') || keep.has(absolute) || absolute === auditPath(dir) || belongsToProtectedRun(name)) return false;
+    // Dot files are temporaries of atomic writes (and .gitignore); the ledger and its segments are kept forever.
+    if (name.startsWith('.') || keep.has(absolute) || absolute === auditPath(dir) || isAuditSegment(name) || belongsToProtectedRun(name)) return false;
     const stat = lstatSync(absolute, { throwIfNoEntry: false });
     return stat !== undefined && stat.isFile() && stat.mtimeMs < cutoff;
   };
