@@ -10,7 +10,10 @@
 // and with --pgbench, TPS of pgbench writes before, during (outside the migration's lock window) and
 // after an upgrade, for the default settings and each lever (backup.jobs 1, scratch copy on another server).
 //
-//   npm run build && npm run bench -- [--size-mb 1000] [--revisions 40] [--pgbench] [--out reports/bench]
+// With --levers, `upgrade --yes` again with each setting worth measuring (backup.format directory,
+// tools.pgBinDir set so that Debian's pg_wrapper is not started before every pg_dump/pg_restore).
+//
+//   npm run build && npm run bench -- [--size-mb 1000] [--revisions 40] [--levers] [--pgbench] [--out reports/bench]
 //
 // A throwaway local cluster (or BENCH_DATABASE_URL, a superuser URL: databases bench_<random>_* are
 // created there and dropped). Prints one table and writes bench.json and bench.md into --out.
@@ -35,6 +38,7 @@ function option(name, fallback) {
 const sizeMb = Number(option('--size-mb', '1000'));
 const revisionCount = Number(option('--revisions', '40'));
 const withPgbench = args.includes('--pgbench');
+const withLevers = args.includes('--levers');
 const pgbenchSeconds = Number(option('--pgbench-seconds', '10'));
 const root = path.resolve(import.meta.dirname, '..');
 const outDir = path.resolve(option('--out', path.join(root, 'reports', 'bench')));
@@ -98,11 +102,12 @@ function onCleanup(work) {
 
 // ---- the database ----------------------------------------------------------------------------
 
-/** Bytes on disk per generated order, with its customer share, items, indexes and TOAST (measured on PostgreSQL 15). */
-const BYTES_PER_ORDER = 1150;
+/** Bytes on disk per generated order, with its customer share, items, indexes and TOAST, and of an empty database (measured on PostgreSQL 15). */
+const BYTES_PER_ORDER = 705;
+const EMPTY_DATABASE_BYTES = 7.5e6;
 
 async function buildDatabase(adminUrl) {
-  const orders = Math.max(1000, Math.round((sizeMb * 1e6) / BYTES_PER_ORDER));
+  const orders = Math.max(1000, Math.round((sizeMb * 1e6 - EMPTY_DATABASE_BYTES) / BYTES_PER_ORDER));
   const customers = Math.max(100, Math.round(orders / 4));
   const items = orders * 2;
   await sql(adminUrl, `CREATE DATABASE ${PROD}`);
@@ -312,6 +317,26 @@ async function rollbackByRestore(adminUrl, workDir, app) {
   };
 }
 
+// ---- levers ----------------------------------------------------------------------------------
+
+async function leverRuns(adminUrl, workDir, app, databaseUrl) {
+  const levers = [
+    { label: `backup.format directory (pg_dump -Fd -j${cores})`, config: { backup: { format: 'directory', jobs: cores } } },
+    ...(binDir ? [{ label: `tools.pgBinDir ${binDir} (no pg_wrapper)`, config: { tools: { pgBinDir: binDir } } }] : []),
+  ];
+  const results = [];
+  for (const [index, lever] of levers.entries()) {
+    await alembicIn(app, databaseUrl)('downgrade', BASELINE.id);
+    log(`lever: ${lever.label}`);
+    const runDir = runDirectory(workDir, `lever-${index}`, app, lever.config);
+    const result = await orchestrate(runDir, ['upgrade', '--yes'], databaseUrl);
+    mustSucceed(`upgrade with ${lever.label}`, result);
+    rmSync(path.join(runDir, 'backups'), { recursive: true, force: true });
+    results.push({ label: lever.label, ...summariseUpgrade(result) });
+  }
+  return results;
+}
+
 // ---- pgbench ---------------------------------------------------------------------------------
 
 function pgbenchScript(workDir, rows) {
@@ -410,7 +435,7 @@ function verdict(value, limit) {
 }
 
 function render(result) {
-  const { database, seed, floors, upgrade, rollback, dryRun, pgbench } = result;
+  const { database, seed, floors, upgrade, rollback, dryRun, levers, pgbench } = result;
   const ratio = (a, b) => (b > 0 ? Number((a / b).toFixed(2)) : null);
   const mb = database.bytes / 1e6;
   const upgradeTarget = mb >= 500 ? 0.5 : mb <= 60 ? 1.3 : null;
@@ -439,6 +464,10 @@ function render(result) {
     '|---|---|---|---|---|',
     ...rows.map(([name, value, r, target, detail]) => `| ${name} | ${value} | ${r ?? ''} | ${target} | ${detail} |`),
   ];
+  if (levers) {
+    lines.push('', '| `upgrade --yes` with a lever | seconds | ratio to seed way | steps |', '|---|---|---|---|');
+    for (const l of levers) lines.push(`| ${l.label} | ${l.seconds} | ${ratio(l.seconds, seed.seconds)} | ${Object.entries(l.steps).map(([k, v]) => `${k} ${v}`).join(', ')}; fixed ${l.fixedSeconds} |`);
+  }
   if (pgbench) {
     lines.push('', '| pgbench writes (4 clients) | TPS before | during (outside the lock window) | kept | worst second | after | upgrade s |', '|---|---|---|---|---|---|---|');
     for (const p of pgbench) lines.push(`| ${p.label} | ${p.beforeTps} | ${p.duringTps} | ${p.keptShare ?? ''} (>= 0.85: ${verdict(p.keptShare === null ? null : -p.keptShare, -0.85)}) | ${p.worstSecondTps} | ${p.afterTps} | ${p.upgradeSeconds} |`);
@@ -479,6 +508,8 @@ try {
   log('rollback by restore');
   const rollback = await rollbackByRestore(adminUrl, workDir, app.rollback);
 
+  const levers = withLevers ? await leverRuns(adminUrl, workDir, app.main, database.url) : undefined;
+
   let pgbench;
   if (withPgbench) {
     await alembicIn(app.main, database.url)('downgrade', BASELINE.id);
@@ -502,6 +533,7 @@ try {
     upgrade,
     rollback,
     dryRun,
+    ...(levers ? { levers } : {}),
     ...(pgbench ? { pgbench } : {}),
   };
   const markdown = render(result);
