@@ -83,7 +83,9 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
   const where = describeTarget(into);
   assertDatabaseName(into.database, 'restore target');
   await withReadableArchive(settings.backupDir, manifest, async (archive) => {
-    const total = await tocEntries(program, archive);
+    // Only for progress (an unknown total is fine): listed while the database is created, and always
+    // awaited, so the listing never outlives a failed creation.
+    const listing = tocEntries(program, archive).catch(() => undefined);
     await withMaintenance(into, ctx.applicationName, async (client) => {
       if (await databaseExists(client, into.database)) {
         throw new RefusedError(`database "${into.database}" already exists on ${into.host}:${into.port}: a restore only creates a new database`);
@@ -93,7 +95,11 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
       } catch (error) {
         throw new RefusedError(`cannot create database "${into.database}": ${errorMessage(error)}`, { cause: error });
       }
+    }).catch(async (error: unknown) => {
+      await listing;
+      throw error;
     });
+    const total = await listing;
     logger.info({ event: 'restore.started', id: manifest.id, into: where, items: total ?? null }, `restoring backup ${manifest.id} into ${where}`);
     try {
       const progress = startProgress({ logger, label: 'restore', unit: 'items', total, intervalMs: settings.backup.progressIntervalSeconds * 1000 });

@@ -26,11 +26,34 @@ export function parseToolVersion(output: string): ToolVersion | undefined {
 }
 
 /** `program --version`, parsed; a tool that cannot say its version is not one we can trust with a backup. */
-export async function toolVersion(program: string): Promise<ToolVersion> {
+async function readToolVersion(program: string): Promise<ToolVersion> {
   const run = await runProgram({ program, args: ['--version'], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
   const parsed = run.ok ? parseToolVersion(run.stdout) : undefined;
   if (!parsed) throw new ToolError(`${run.command} did not report a PostgreSQL version: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr);
   return parsed;
+}
+
+/**
+ * A run asks the same program its version up to five times (preflight checks, backup preflight, dump,
+ * verify, restore), and on Debian each start goes through the Perl pg_wrapper (0.1-0.2 s). One answer
+ * serves a run; it expires so that a long-lived daemon notices an upgraded tool, and a failure is
+ * never remembered.
+ */
+const VERSION_TTL_MS = 10 * 60 * 1000;
+const knownVersions = new Map<string, { readonly at: number; readonly version: Promise<ToolVersion> }>();
+
+/** `program --version`, parsed; a tool that cannot say its version is not one we can trust with a backup. */
+export function toolVersion(program: string): Promise<ToolVersion> {
+  // A bare name is found on PATH: another PATH may find another program.
+  const key = `${program}\0${path.isAbsolute(program) ? '' : (process.env.PATH ?? '')}`;
+  const known = knownVersions.get(key);
+  if (known && performance.now() - known.at < VERSION_TTL_MS) return known.version;
+  const version = readToolVersion(program);
+  knownVersions.set(key, { at: performance.now(), version });
+  version.catch(() => {
+    if (knownVersions.get(key)?.version === version) knownVersions.delete(key);
+  });
+  return version;
 }
 
 export interface DumpSpec {

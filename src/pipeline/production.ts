@@ -1,7 +1,8 @@
-import { createBackup, verifyBackup } from '../backup/index.js';
+import { createBackup } from '../backup/index.js';
 import { withClient } from '../db/client.js';
-import { ExitCode, OrchestrateError, RefusedError, ToolError } from '../errors.js';
+import { ExitCode, OrchestrateError, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
+import { readBackNewBackup } from './backupReadBack.js';
 import { validateDatabase } from '../validation/checks.js';
 import { planRun } from './preflight.js';
 import type { StepResult } from './runner.js';
@@ -40,10 +41,8 @@ export async function backUp(state: MigrationRunState): Promise<StepResult> {
   const manifest = await createBackup(context, target, { reason: 'pre-migration', revision: before?.revision ?? null });
   state.backup = manifest;
   state.recorder.backupId = manifest.id;
-  const verification = await verifyBackup(context, manifest.id);
-  state.recorder.detail('backup', { id: manifest.id, archive: manifest.archive, bytes: manifest.bytes, sha256: manifest.sha256, format: manifest.format, verified: verification.ok });
-  if (!verification.ok) throw new RefusedError(`the new backup ${manifest.id} did not verify: ${verification.problems.join('; ')}`);
-  return { detail: `${manifest.id} (${manifest.bytes} bytes, sha256 ${manifest.sha256.slice(0, 12)}, verified)` };
+  const readBack = await readBackNewBackup(state, manifest);
+  return { detail: `${manifest.id} (${manifest.bytes} bytes, sha256 ${manifest.sha256.slice(0, 12)}, ${readBack})` };
 }
 
 /**

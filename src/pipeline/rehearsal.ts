@@ -1,4 +1,3 @@
-import { restoreIntoNewDatabase } from '../backup/index.js';
 import { dropDatabase } from '../backup/databases.js';
 import { withClient } from '../db/client.js';
 import { boundedName } from '../db/names.js';
@@ -9,6 +8,7 @@ import { failureSummary } from '../exec/process.js';
 import { validateDatabase } from '../validation/checks.js';
 import { tableRowEstimates } from '../validation/data.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
+import { restoreNewBackup } from './backupReadBack.js';
 import type { StepResult } from './runner.js';
 import { toolRunRecord, type MigrationRunState } from './state.js';
 import { lockFailureNote, runPipelineTool, type LockRetryResult } from './lockRetry.js';
@@ -53,7 +53,7 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
   const scratch = state.scratch.db;
   let restoreMs: number;
   try {
-    ({ durationMs: restoreMs } = await restoreIntoNewDatabase(context, backup.id, scratch));
+    ({ durationMs: restoreMs } = await restoreNewBackup(state, backup, scratch));
   } catch (error) {
     throw new RehearsalError(`restoring the backup into the scratch database failed: ${error instanceof Error ? error.message : String(error)}`);
   }
