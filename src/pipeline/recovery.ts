@@ -35,7 +35,7 @@ export type ProductionVerdict =
   | 'as-before'
   /** Not as before (half-done, or done but never validated): a human decides. */
   | 'changed'
-  /** Production could not be read (a restore may have been renamed it aside): a human decides. */
+  /** Production could not be read (a restore may have renamed it aside): a human decides. */
   | 'unreadable';
 
 export interface CrashRecovery {
@@ -240,7 +240,7 @@ export function recoveryScope(context: RunContext, target: DbTarget): RecoverySc
  */
 export async function recoverUnderLock(context: RunContext, target: DbTarget): Promise<CrashRecovery[]> {
   const scope = recoveryScope(context, target);
-  if (unfinishedRuns(scope).length === 0) return [];
+  if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   return recoverCrashedRuns(scope);
 }
 
@@ -261,7 +261,7 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
     inspectName: `${options.applicationName}/inspect`,
     logger,
   };
-  if (unfinishedRuns(scope).length === 0) return [];
+  if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   let lock: RunLock;
   try {
     lock = await acquireRunLock(target, `${options.applicationName}/lock`, 0);
@@ -288,7 +288,9 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
 export async function recoverBeforeRun(state: MigrationRunState): Promise<string[]> {
   const { context, target } = state;
   const scope = recoveryScope(context, target);
-  if (unfinishedRuns(scope).length === 0 && unacknowledgedCrashes(scope).length === 0) return [];
+  // A run still alive on this machine is just running: no reason to take the lock ahead of it.
+  const suspects = unfinishedRuns(scope).filter((journal) => !isOwnerAlive(journal));
+  if (suspects.length === 0 && unacknowledgedCrashes(scope).length === 0) return [];
   state.lock ??= await acquireRunLock(target, state.names.lock, context.settings.pipeline.lockWaitSeconds);
   const recovered = await recoverCrashedRuns(scope);
   state.recorder.detail('recoveredRuns', recovered);
