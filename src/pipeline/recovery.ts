@@ -280,6 +280,19 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
 }
 
 /**
+ * What a dry run says instead of recovering (it writes nothing): runs that died and have not been
+ * recovered, and crashes not yet reported. The real run will stop on these first.
+ */
+export function pendingRecoveryWarnings(context: RunContext, target: DbTarget): string[] {
+  const scope = { reportDir: context.settings.reportDir, target, runId: context.runId };
+  const dead = unfinishedRuns(scope)
+    .filter((journal) => !isOwnerAlive(journal))
+    .map((journal) => `run ${journal.runId} (${journal.command}, started ${journal.startedAt}) died without finishing: the real run recovers it first and reports production's state`);
+  const unreported = unacknowledgedCrashes(scope).map((journal) => `run ${journal.runId} (${journal.command}) crashed and left production changed: the real run stops with exit 7 to report it`);
+  return [...dead, ...unreported];
+}
+
+/**
  * The first thing a migration run does, before it plans anything: if a run of this database died
  * mid-way, take the run lock (kept for the rest of the run), clean up after it, and tell the
  * operator production's real state (logged as found; returned for the report). If a crashed run left production changed and nobody has been

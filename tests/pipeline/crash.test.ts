@@ -127,6 +127,12 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     await sleep(1_000);
     expect(await revision(s)).toBe('004_ok');
 
+    // A dry run writes nothing, recovers nothing, but does not hide the dead run behind "nothing to do".
+    const dry = await s.cli('upgrade', '004_ok', '--dry-run');
+    expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`WARNING: run ${killed.runId} \\(upgrade, .*died without finishing`));
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.status).toBe('running');
+
     const next = await s.cli('upgrade', '004_ok', '--yes');
     expect(next.exitCode, next.stdout + next.stderr).toBe(7);
     expect(next.stdout + next.stderr).not.toMatch(/nothing to do/);
