@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Settings } from '../config/settings.js';
 import type { RunContext } from '../context.js';
+import { withMaintenance } from '../backup/catalog.js';
 import { dropDatabase } from '../backup/databases.js';
 import { withClient } from '../db/client.js';
 import { stopBackends } from '../db/sessions.js';
@@ -121,20 +122,21 @@ async function productionState(scope: RecoveryScope, journal: RunJournal): Promi
 async function recoverOne(scope: RecoveryScope, journal: RunJournal): Promise<CrashRecovery> {
   const prefix = journal.applicationName;
   // The run's sessions are `<name>` (the tool) and `<name>/rehearsal`, `/lock`, `/inspect`: match both forms.
-  const stopped = await withClient(scope.scratchAdmin, scope.inspectName, async (client) => {
+  // Through the maintenance database: a run killed mid-restore may have renamed the target aside.
+  const stopped = await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
     const exact = await stopBackends(client, prefix);
     const tagged = await stopBackends(client, `${prefix}/%`);
     return { cancelled: [...exact.cancelled, ...tagged.cancelled], terminated: [...exact.terminated, ...tagged.terminated] };
   });
   if (scope.scratchAdmin !== scope.target) {
-    const onTarget = await withClient(scope.target, scope.inspectName, async (client) => [await stopBackends(client, prefix), await stopBackends(client, `${prefix}/%`)]);
+    const onTarget = await withMaintenance(scope.target, scope.inspectName, async (client) => [await stopBackends(client, prefix), await stopBackends(client, `${prefix}/%`)]);
     for (const result of onTarget) {
       stopped.cancelled.push(...result.cancelled);
       stopped.terminated.push(...result.terminated);
     }
   }
   const droppedDatabases: string[] = [];
-  await withClient(scope.scratchAdmin, scope.inspectName, async (client) => {
+  await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
     for (const purpose of SCRATCH_PURPOSES) {
       const name = scratchDatabaseName(scope.target.database, journal.runId, purpose);
       const exists = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
@@ -213,8 +215,8 @@ export function nextCommandAfterCrash(recovery: CrashRecovery, database: string)
 
 /** A crashed run left production changed: nothing was done, a person decides (exit 7). */
 export class CrashedRunError extends OrchestrateError {
-  constructor(message: string, hint: string) {
-    super(message, ExitCode.NeedsHuman, { hint });
+  constructor(message: string) {
+    super(message, ExitCode.NeedsHuman);
   }
 }
 
@@ -313,5 +315,6 @@ export async function recoverBeforeRun(state: MigrationRunState): Promise<string
   const recoveries = halfDone.map((journal) => journal.details.recovery as CrashRecovery);
   for (const journal of halfDone) acknowledgeCrash(scope.reportDir, journal, context.runId);
   const first = recoveries[0] as CrashRecovery;
-  throw new CrashedRunError(`nothing was done: ${recoveries.map((recovery) => describeRecovery(recovery)).join('. ')}`, nextCommandAfterCrash(first, target.database));
+  // The next commands go in the message: the pipeline's summary line carries the message, not a hint.
+  throw new CrashedRunError(`nothing was done: ${recoveries.map((recovery) => describeRecovery(recovery)).join('. ')}. Next: ${nextCommandAfterCrash(first, target.database)}`);
 }

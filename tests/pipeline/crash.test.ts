@@ -137,6 +137,7 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect(next.exitCode, next.stdout + next.stderr).toBe(7);
     expect(next.stdout + next.stderr).not.toMatch(/nothing to do/);
     expect(next.stderr).toMatch(/production is at revision 004_ok .*NOT as before that run \(revision 003_add_order_status/);
+    expect(next.stderr).toMatch(/orchestrate restore \S+ --into \S+ --allow-source --yes/);
     expect(await revision(s)).toBe('004_ok');
     const report = latestReport(s.project);
     expect(report.exitCode).toBe(7);
