@@ -1,6 +1,6 @@
 import type { DbTarget } from '../db/target.js';
 import type { ToolSession } from '../migrators/types.js';
-import { READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
+import { READ_ONLY_LOCK_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
 /** How to start the project's own Alembic: which program, in which directory, URL through which variable. */
@@ -22,7 +22,8 @@ function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbT
     program: program ?? 'alembic',
     args: [...leading, ...args],
     cwd: invocation.cwd,
-    env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
+    // A read queued behind a migration's lock gives up with the server's own error, which names the statement and table.
+    env: db && session ? toolEnvironment(db, call === 'read' ? { ...session, lockTimeoutMs: session.lockTimeoutMs ?? READ_ONLY_LOCK_TIMEOUT_MS } : session, invocation.urlEnv) : {},
     timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
     ...(call === 'migration' ? { capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } } : {}),
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),

@@ -17,6 +17,8 @@ export const COMPLETE_OUTPUT_LIMIT_BYTES = 256 * 1024 * 1024;
 export const TAIL_OUTPUT_BYTES = 256 * 1024;
 /** Wall-clock limit of read-only tool calls (current, history, --sql, --list, --version) unless the caller has its own. */
 export const READ_ONLY_TOOL_TIMEOUT_MS = 120_000;
+/** lock_timeout of read-only tool sessions (alembic current) unless the caller sets one: well inside the wall-clock limit. */
+export const READ_ONLY_LOCK_TIMEOUT_MS = 10_000;
 /** Wall-clock limit of dumps, restores and whole-archive reads unless the caller has its own: long, but a bound. */
 export const BULK_TOOL_TIMEOUT_MS = 12 * 60 * 60 * 1000;
 /** After SIGTERM, how long a stopped tool gets before SIGKILL. */
@@ -229,5 +231,12 @@ export function failureSummary(text: string): string {
     .map((line) => line.trim())
     .filter((line) => line.length > 0 && !line.startsWith('(Background on this error at') && !TRACEBACK_GLUE.test(line));
   const reversed = [...lines].reverse();
-  return reversed.find((line) => EXCEPTION_LINE.test(line)) ?? reversed.find((line) => GENERIC_ERROR.test(line)) ?? lines.at(-1) ?? '';
+  const summary = reversed.find((line) => EXCEPTION_LINE.test(line)) ?? reversed.find((line) => GENERIC_ERROR.test(line)) ?? lines.at(-1) ?? '';
+  // "canceling statement due to lock timeout" alone does not say what was locked: the statement does.
+  const statement = LOCK_TIMEOUT.test(summary) ? reversed.find((line) => SQLALCHEMY_STATEMENT.test(line)) : undefined;
+  return statement ? `${summary} ${statement}` : summary;
 }
+
+const LOCK_TIMEOUT = /lock timeout/i;
+// SQLAlchemy prints the failing statement as `[SQL: ...]` under the exception.
+const SQLALCHEMY_STATEMENT = /^\[SQL: /;

@@ -8,7 +8,7 @@ import {
   alembicUpgradeSql,
   type AlembicInvocation,
 } from '../exec/alembic.js';
-import { lastLines, type ProgramRun } from '../exec/process.js';
+import { failureSummary, type ProgramRun } from '../exec/process.js';
 import { linearState } from './plan.js';
 import type { Migration, MigrationState, Migrator, ToolSession } from './types.js';
 
@@ -43,7 +43,8 @@ export function parseAlembicCurrent(stdout: string): string | null {
 
 function requireSuccess(run: ProgramRun, what: string): ProgramRun {
   if (!run.ok) {
-    throw new ToolError(`${what} failed: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr, ExitCode.Refused);
+    const why = run.timedOut ? 'timed out' : failureSummary(run.stderr || run.stdout) || `exit code ${run.exitCode}`;
+    throw new ToolError(`${what} failed: ${why}`, run.stderr, ExitCode.Refused);
   }
   return run;
 }

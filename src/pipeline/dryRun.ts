@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import { migrationSteps } from './migrationRun.js';
 import { lockTimeoutSchedule } from './lockRetry.js';
 import { preflight } from './preflight.js';
+import { pendingRecoveryWarnings } from './recovery.js';
 import { RunRecorder } from './recorder.js';
 import { newRunState, type MigrationRunOptions, type Plan } from './state.js';
 import type { LintFinding } from '../lint/index.js';
@@ -37,7 +38,9 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
   const steps = migrationSteps(options);
   const recorder = new RunRecorder(context.settings.reportDir, context.logger, { runId: context.runId, command: options.command, applicationName: context.applicationName, startedAt: context.startedAt, steps: steps.map((step) => step.name) }, false);
   const state = newRunState(context, options, recorder);
+  const recovery = pendingRecoveryWarnings(context, target);
   await preflight(state);
+  state.warnings.unshift(...recovery);
   const plan = state.plan;
   if (!plan) throw new Error('preflight produced no plan');
 
@@ -75,7 +78,8 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
 
 export function renderDryRun(plan: DryRunPlan): string {
   const lines = [`DRY RUN: nothing will be changed. ${plan.database} (${plan.env})`, ''];
-  if (plan.plan.migrations.length === 0) return `${lines.join('\n')}up to date at ${plan.plan.from ?? 'base'}: nothing to do`;
+  // Never a bare "nothing to do" over a run that died half-way.
+  if (plan.plan.migrations.length === 0) return [`${lines.join('\n')}up to date at ${plan.plan.from ?? 'base'}: nothing to do`, ...plan.warnings.map((warning) => `WARNING: ${warning}`)].join('\n');
   lines.push(`${plan.plan.from ?? 'base'} -> ${plan.plan.to ?? 'base'}:`);
   for (const migration of plan.plan.migrations) lines.push(`  ${migration.id}  ${migration.description}`);
   lines.push('', 'Steps:');

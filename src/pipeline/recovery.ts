@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Settings } from '../config/settings.js';
 import type { RunContext } from '../context.js';
+import { withMaintenance } from '../backup/catalog.js';
 import { dropDatabase } from '../backup/databases.js';
 import { withClient } from '../db/client.js';
 import { stopBackends } from '../db/sessions.js';
@@ -36,7 +37,7 @@ export type ProductionVerdict =
   | 'as-before'
   /** Not as before (half-done, or done but never validated): a human decides. */
   | 'changed'
-  /** Production could not be read (a restore may have been renamed it aside): a human decides. */
+  /** Production could not be read (a restore may have renamed it aside): a human decides. */
   | 'unreadable';
 
 export interface CrashRecovery {
@@ -122,20 +123,21 @@ async function productionState(scope: RecoveryScope, journal: RunJournal): Promi
 async function recoverOne(scope: RecoveryScope, journal: RunJournal): Promise<CrashRecovery> {
   const prefix = journal.applicationName;
   // The run's sessions are `<name>` (the tool) and `<name>/rehearsal`, `/lock`, `/inspect`: match both forms.
-  const stopped = await withClient(scope.scratchAdmin, scope.inspectName, async (client) => {
+  // Through the maintenance database: a run killed mid-restore may have renamed the target aside.
+  const stopped = await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
     const exact = await stopBackends(client, prefix);
     const tagged = await stopBackends(client, `${prefix}/%`);
     return { cancelled: [...exact.cancelled, ...tagged.cancelled], terminated: [...exact.terminated, ...tagged.terminated] };
   });
   if (scope.scratchAdmin !== scope.target) {
-    const onTarget = await withClient(scope.target, scope.inspectName, async (client) => [await stopBackends(client, prefix), await stopBackends(client, `${prefix}/%`)]);
+    const onTarget = await withMaintenance(scope.target, scope.inspectName, async (client) => [await stopBackends(client, prefix), await stopBackends(client, `${prefix}/%`)]);
     for (const result of onTarget) {
       stopped.cancelled.push(...result.cancelled);
       stopped.terminated.push(...result.terminated);
     }
   }
   const droppedDatabases: string[] = [];
-  await withClient(scope.scratchAdmin, scope.inspectName, async (client) => {
+  await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
     for (const purpose of SCRATCH_PURPOSES) {
       const name = scratchDatabaseName(scope.target.database, journal.runId, purpose);
       const exists = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
@@ -214,8 +216,8 @@ export function nextCommandAfterCrash(recovery: CrashRecovery, database: string)
 
 /** A crashed run left production changed: nothing was done, a person decides (exit 7). */
 export class CrashedRunError extends OrchestrateError {
-  constructor(message: string, hint: string) {
-    super(message, ExitCode.NeedsHuman, { hint });
+  constructor(message: string) {
+    super(message, ExitCode.NeedsHuman);
   }
 }
 
@@ -241,7 +243,7 @@ export function recoveryScope(context: RunContext, target: DbTarget): RecoverySc
  */
 export async function recoverUnderLock(context: RunContext, target: DbTarget): Promise<CrashRecovery[]> {
   const scope = recoveryScope(context, target);
-  if (unfinishedRuns(scope).length === 0) return [];
+  if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   return recoverCrashedRuns(scope);
 }
 
@@ -262,7 +264,7 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
     inspectName: `${options.applicationName}/inspect`,
     logger,
   };
-  if (unfinishedRuns(scope).length === 0) return [];
+  if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   let lock: RunLock;
   try {
     lock = await acquireRunLock(target, `${options.applicationName}/lock`, 0);
@@ -281,6 +283,19 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
 }
 
 /**
+ * What a dry run says instead of recovering (it writes nothing): runs that died and have not been
+ * recovered, and crashes not yet reported. The real run will stop on these first.
+ */
+export function pendingRecoveryWarnings(context: RunContext, target: DbTarget): string[] {
+  const scope = { reportDir: context.settings.reportDir, target, runId: context.runId };
+  const dead = unfinishedRuns(scope)
+    .filter((journal) => !isOwnerAlive(journal))
+    .map((journal) => `run ${journal.runId} (${journal.command}, started ${journal.startedAt}) died without finishing: the real run recovers it first and reports production's state`);
+  const unreported = unacknowledgedCrashes(scope).map((journal) => `run ${journal.runId} (${journal.command}) crashed and left production changed: the real run stops with exit 7 to report it`);
+  return [...dead, ...unreported];
+}
+
+/**
  * The first thing a migration run does, before it plans anything: if a run of this database died
  * mid-way, take the run lock (kept for the rest of the run), clean up after it, and tell the
  * operator production's real state (logged as found; returned for the report). If a crashed run left production changed and nobody has been
@@ -289,7 +304,9 @@ export async function recoverAtDaemonStart(options: { settings: Settings; target
 export async function recoverBeforeRun(state: MigrationRunState): Promise<string[]> {
   const { context, target } = state;
   const scope = recoveryScope(context, target);
-  if (unfinishedRuns(scope).length === 0 && unacknowledgedCrashes(scope).length === 0) return [];
+  // A run still alive on this machine is just running: no reason to take the lock ahead of it.
+  const suspects = unfinishedRuns(scope).filter((journal) => !isOwnerAlive(journal));
+  if (suspects.length === 0 && unacknowledgedCrashes(scope).length === 0) return [];
   state.lock ??= await takeRunLock(state);
   const recovered = await recoverCrashedRuns(scope);
   state.recorder.detail('recoveredRuns', recovered);
@@ -299,5 +316,6 @@ export async function recoverBeforeRun(state: MigrationRunState): Promise<string
   const recoveries = halfDone.map((journal) => journal.details.recovery as CrashRecovery);
   for (const journal of halfDone) acknowledgeCrash(scope.reportDir, journal, context.runId);
   const first = recoveries[0] as CrashRecovery;
-  throw new CrashedRunError(`nothing was done: ${recoveries.map((recovery) => describeRecovery(recovery)).join('. ')}`, nextCommandAfterCrash(first, target.database));
+  // The next commands go in the message: the pipeline's summary line carries the message, not a hint.
+  throw new CrashedRunError(`nothing was done: ${recoveries.map((recovery) => describeRecovery(recovery)).join('. ')}. Next: ${nextCommandAfterCrash(first, target.database)}`);
 }

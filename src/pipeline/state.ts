@@ -33,7 +33,7 @@ export interface Plan {
   readonly migrations: readonly Migration[];
 }
 
-/** A tool run as the report keeps it: outputs whole, so the failing statement is never cut off. */
+/** A tool run as the report keeps it: the tail of each output (the failing statement is at the end; the log has it all). */
 export interface ToolRunRecord {
   readonly command: string;
   readonly exitCode: number | undefined;
@@ -42,10 +42,21 @@ export interface ToolRunRecord {
   readonly cancelled: boolean;
   readonly stdout: string;
   readonly stderr: string;
+  /** Output before the kept tail, left out; absent when nothing was. */
+  readonly droppedBytes?: { readonly stdout: number; readonly stderr: number };
 }
 
 export function toolRunRecord(run: ProgramRun): ToolRunRecord {
-  return { command: run.command, exitCode: run.exitCode, durationMs: run.durationMs, timedOut: run.timedOut, cancelled: run.cancelled, stdout: run.stdout, stderr: run.stderr };
+  return {
+    command: run.command,
+    exitCode: run.exitCode,
+    durationMs: run.durationMs,
+    timedOut: run.timedOut,
+    cancelled: run.cancelled,
+    stdout: run.stdout,
+    stderr: run.stderr,
+    ...(run.droppedBytes ? { droppedBytes: run.droppedBytes } : {}),
+  };
 }
 
 export interface RehearsalRecord {

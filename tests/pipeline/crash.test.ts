@@ -127,10 +127,17 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     await sleep(1_000);
     expect(await revision(s)).toBe('004_ok');
 
+    // A dry run writes nothing, recovers nothing, but does not hide the dead run behind "nothing to do".
+    const dry = await s.cli('upgrade', '004_ok', '--dry-run');
+    expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`WARNING: run ${killed.runId} \\(upgrade, .*died without finishing`));
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.status).toBe('running');
+
     const next = await s.cli('upgrade', '004_ok', '--yes');
     expect(next.exitCode, next.stdout + next.stderr).toBe(7);
     expect(next.stdout + next.stderr).not.toMatch(/nothing to do/);
     expect(next.stderr).toMatch(/production is at revision 004_ok .*NOT as before that run \(revision 003_add_order_status/);
+    expect(next.stderr).toMatch(/orchestrate restore \S+ --into \S+ --allow-source --yes/);
     expect(await revision(s)).toBe('004_ok');
     const report = latestReport(s.project);
     expect(report.exitCode).toBe(7);
