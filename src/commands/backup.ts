@@ -3,7 +3,7 @@ import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.j
 import { formatBytes } from '../backup/progress.js';
 import { ExitCode } from '../errors.js';
 import { recoverUnderLock } from '../pipeline/recovery.js';
-import { acquireRunLock } from '../pipeline/runLock.js';
+import { acquireRunLock, RunLockLostError } from '../pipeline/runLock.js';
 import { argsOf, runCommand, type GlobalArgs } from './shared.js';
 
 type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
@@ -20,12 +20,18 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       const target = context.target();
       // pg_dump's ACCESS SHARE locks would make a concurrent migration's DDL queue and time out half-way:
       // hold the migration run lock while dumping, as the pipeline and the daemon do.
-      const lock = await acquireRunLock(target, context.applicationName, context.settings.pipeline.lockWaitSeconds);
+      // If the lock is lost, a migration may start: pg_dump is stopped rather than left to stall its DDL.
+      const lockLost = new AbortController();
+      const lock = await acquireRunLock(target, `${context.applicationName}/lock`, context.settings.pipeline.lockWaitSeconds, {
+        onLost: (reason) => lockLost.abort(new RunLockLostError(`the migration lock on database "${target.database}" was lost (${reason}); the backup was stopped`)),
+      });
       let manifest;
       try {
         await recoverUnderLock(context, target);
         const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
-        manifest = await createBackup(context, target, { reason: 'manual', revision, ...(args.name !== undefined ? { name: args.name } : {}) });
+        manifest = await createBackup(context, target, { reason: 'manual', revision, signal: lockLost.signal, ...(args.name !== undefined ? { name: args.name } : {}) });
+      } catch (error) {
+        throw lockLost.signal.aborted ? (lockLost.signal.reason as RunLockLostError) : error;
       } finally {
         await lock.release();
       }

@@ -37,7 +37,7 @@ function rowsTable(rows: readonly TableRows[]): string {
   return rows.map((row) => `  ${`${row.schema}.${row.name}`.padEnd(width)}  ${row.exact ? '' : '~'}${row.rows} rows`).join('\n');
 }
 
-const STATUS: Readonly<Record<number, RunStatus>> = { [ExitCode.Refused]: 'refused', [ExitCode.Locked]: 'locked', [ExitCode.NeedsHuman]: 'needs-human' };
+const STATUS: Readonly<Record<number, RunStatus>> = { [ExitCode.Refused]: 'refused', [ExitCode.Locked]: 'locked' };
 
 /**
  * A restore is recorded like a pipeline run: its journal names the pre-restore backup (so prune keeps

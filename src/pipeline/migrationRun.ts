@@ -33,9 +33,12 @@ const OUTCOMES: Readonly<Record<number, RunStatus>> = {
   [ExitCode.NeedsHuman]: 'needs-human',
 };
 
-/** The migrate step failed before it started the tool (the lock was lost): there is nothing to undo. */
+/**
+ * The migrate step stopped before it started the tool (the lock was lost, or a signal came): there is
+ * nothing to undo, and the exit code is the lost lock's (4) or an interrupt's before production (3).
+ */
 function untouched(cause: unknown): Promise<UndoResult> {
-  const exitCode = cause instanceof OrchestrateError ? cause.exitCode : ExitCode.Internal;
+  const exitCode = cause instanceof OrchestrateError ? cause.exitCode : ExitCode.Refused;
   return Promise.resolve({ exitCode, detail: 'production was not touched: nothing to roll back' });
 }
 

@@ -55,6 +55,8 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
   const { pipeline } = context.settings;
   // Proven on the lock's own session right before production: a loss until now stops the run (exit 4).
   await state.lock?.assertHeld();
+  // A stop requested while that was checked (a signal, a loss taken back at once) still finds production untouched.
+  state.interrupt.signal.throwIfAborted();
   state.productionTouched = true;
   const retried = await runPipelineTool(state, {
     db: target,

@@ -7,7 +7,8 @@ import { readJournals } from '../../src/pipeline/journal.js';
 import { runLockKey } from '../../src/pipeline/runLock.js';
 import { readAudit } from '../../src/report/audit.js';
 import { createTestDatabase, databaseExists, urlFor, withAdmin, type TestDatabase } from '../harness/db.js';
-import { cliIn, contextFor, databaseNames, json, makeStore, tableContents } from './helpers.js';
+import { startCli } from '../harness/cli.js';
+import { cliIn, contextFor, databaseNames, json, makeStore, schemaDump, tableContents } from './helpers.js';
 
 const extra: string[] = [];
 afterAll(async () => {
@@ -115,6 +116,127 @@ describe('restore over an existing database', () => {
     expect(allowed.exitCode, allowed.stderr).toBe(0);
     expect((await tableContents(a.name))['public.items']?.rows).toBe(1500);
     expect((await tableContents(kept))['public.items']?.rows).toBe(1501);
+  });
+});
+
+/** pg_database's row version of `name`: a rename rewrites it, a rolled-back rename does not. */
+async function catalogRowVersion(name: string): Promise<string | undefined> {
+  return withAdmin(async (client) => (await client.query<{ xmin: string }>('SELECT xmin::text AS xmin FROM pg_database WHERE datname = $1', [name])).rows[0]?.xmin);
+}
+
+describe('the swap is one transaction', () => {
+  it('both renames commit together: the kept original and the restored copy carry the same transaction id', async () => {
+    const source = await seeded('bk_swap', 50);
+    const context = contextFor(makeStore(), source.url);
+    const target = parseDatabaseUrl(source.url);
+    const manifest = await createBackup(context, target, { reason: 'manual', revision: null });
+    const kept = `${source.name}_kept`;
+    extra.push(kept);
+    await replaceDatabase(context, manifest.id, target, { keepReplacedAs: kept });
+    const [replaced, restored] = [await catalogRowVersion(kept), await catalogRowVersion(source.name)];
+    expect(replaced).toBeDefined();
+    expect(restored).toBe(replaced);
+  });
+
+  it('a second rename that fails undoes the first: the target keeps its name and its catalog row was never rewritten', async () => {
+    const source = await seeded('bk_swapfail', 50);
+    const context = contextFor(makeStore(), source.url);
+    const target = parseDatabaseUrl(source.url);
+    const manifest = await createBackup(context, target, { reason: 'manual', revision: null });
+    await source.query('DELETE FROM items WHERE id > 10');
+    const schemaBefore = await schemaDump(source.name);
+    const rowsBefore = await tableContents(source.name);
+    const versionBefore = await catalogRowVersion(source.name);
+    await expect(
+      replaceDatabase(context, manifest.id, target, {
+        // The copy vanishes between the two renames' preparation and the swap: the second rename must fail.
+        beforeSwap: (restored) => withAdmin((client) => client.query(`DROP DATABASE "${restored.database}" WITH (FORCE)`)).then(() => undefined),
+      }),
+    ).rejects.toThrow(/nothing was renamed/);
+    expect(await catalogRowVersion(source.name)).toBe(versionBefore);
+    expect(await schemaDump(source.name)).toBe(schemaBefore);
+    expect(await tableContents(source.name)).toEqual(rowsBefore);
+    expect((await databaseNames()).filter((name) => name.startsWith(`${source.name}_`))).toEqual([]);
+  });
+});
+
+/**
+ * A backup whose restore takes about `seconds`: an index on a function that sleeps 10 ms per row in
+ * any database but the source, built by pg_restore after the data, so a signal arrives while it works.
+ */
+async function slowToRestore(dir: string, seconds: number): Promise<{ source: TestDatabase; id: string }> {
+  const source = await seeded('bk_slow', 10);
+  await source.query(`CREATE FUNCTION slow_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+                        BEGIN IF pg_catalog.current_database() <> '${source.name}' THEN PERFORM pg_catalog.pg_sleep(0.01); END IF; RETURN i; END $$;
+                      CREATE TABLE slow (id int); INSERT INTO slow SELECT generate_series(1, ${seconds * 100});
+                      CREATE INDEX slow_idx ON slow (public.slow_key(id));`);
+  const made = await cliIn(dir, source.url)('backup', '--json');
+  expect(made.exitCode, made.stderr).toBe(0);
+  return { source, id: json<{ backup: BackupManifest }>(made).backup.id };
+}
+
+/** Until pg_restore is building the slow index in a database whose name starts with `prefix`. */
+async function untilRestoringSlowIndex(prefix: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const busy = await withAdmin(async (client) => (await client.query(`SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, $1) AND query LIKE 'CREATE INDEX slow_idx%' AND state = 'active'`, [prefix])).rowCount);
+    if (busy) return;
+    if (Date.now() > deadline) throw new Error('pg_restore never reached the slow index');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('restore stopped by a signal', () => {
+  it('SIGINT while pg_restore replaces a database: pg_restore stops, the copy is dropped, the target is untouched, exit 3', async () => {
+    const dir = makeStore();
+    const { source, id } = await slowToRestore(dir, 60);
+    const target = await seeded('bk_sigint', 200);
+    const schemaBefore = await schemaDump(target.name);
+    const rowsBefore = await tableContents(target.name);
+    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
+    await untilRestoringSlowIndex(`${target.name}_restoring_`);
+    const signalled = Date.now();
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(3);
+    expect(Date.now() - signalled).toBeLessThan(20_000);
+    expect(String(result.stderr)).toMatch(/restore interrupted by SIGINT: stopped, the half-restored copy was dropped and "[^"]+" is untouched/);
+    expect((await databaseNames()).filter((name) => name.startsWith(`${target.name}_`))).toEqual([]);
+    expect(await schemaDump(target.name)).toBe(schemaBefore);
+    expect(await tableContents(target.name)).toEqual(rowsBefore);
+    const sessions = await withAdmin(async (client) => (await client.query(`SELECT 1 FROM pg_stat_activity WHERE starts_with(datname, $1)`, [`${target.name}_`])).rowCount);
+    expect(sessions).toBe(0);
+    expect(readJournals(`${dir}/reports`).find((journal) => journal.command === 'restore' && journal.details.database === target.name)).toMatchObject({ status: 'refused', exitCode: 3 });
+  });
+
+  it('the lock session is terminated while pg_restore works: the restore stops before the swap, exit 4, the target untouched', async () => {
+    const dir = makeStore();
+    const { source, id } = await slowToRestore(dir, 60);
+    const target = await seeded('bk_locklost', 100);
+    const rowsBefore = await tableContents(target.name);
+    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
+    await untilRestoringSlowIndex(`${target.name}_restoring_`);
+    const terminated = await withAdmin(async (client) => (await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'orchestrate/%/lock'`, [target.name])).rowCount);
+    expect(terminated).toBe(1);
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(4);
+    expect(String(result.stderr)).toMatch(/migration lock on database "[^"]+" was lost .*the restore was stopped before the swap/);
+    expect((await databaseNames()).filter((name) => name.startsWith(`${target.name}_`))).toEqual([]);
+    expect(await tableContents(target.name)).toEqual(rowsBefore);
+  });
+
+  it('SIGTERM while pg_restore fills a new database: the database is dropped, exit 3', async () => {
+    const dir = makeStore();
+    const { source, id } = await slowToRestore(dir, 60);
+    const into = `${source.name}_new`;
+    extra.push(into);
+    const run = startCli(['restore', id, '--into', into], { cwd: dir, env: { DATABASE_URL: source.url } });
+    await untilRestoringSlowIndex(into);
+    run.kill('SIGTERM');
+    const result = await run;
+    expect(result.exitCode, String(result.all)).toBe(3);
+    expect(String(result.stderr)).toMatch(/restore interrupted by SIGTERM: .*"[^"]+" was not created/);
+    expect(await databaseExists(into)).toBe(false);
   });
 });
 
