@@ -152,7 +152,7 @@ const daemonJobsSchema = z.strictObject({
   housekeeping: housekeepingJob.default(housekeepingJob.parse({})),
 });
 
-const daemonSchema = z.strictObject({
+export const daemonSchema = z.strictObject({
   /** Loopback by default: /metrics and /runs describe production and are not for the whole network. */
   host: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port (printed at start). */
