@@ -1,4 +1,6 @@
 import type { CommandModule } from 'yargs';
+import { daemonSchema } from '../config/schema.js';
+import { flagProblem } from '../config/settings.js';
 import { runDaemon } from '../daemon/run.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { argsOf, runCommand, type GlobalArgs } from './shared.js';
@@ -12,14 +14,17 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
   describe: 'run the scheduled jobs (retention, backups, pending check, housekeeping) and serve /healthz, /metrics, /runs until SIGTERM',
   builder: argsOf<DaemonArgs>((yargs) =>
     yargs.option('port', { type: 'number', describe: 'HTTP port (default: daemon.port; 0 picks a free one)', requiresArg: true })),
-  handler: (args) =>
-    runCommand({ name: 'daemon', args }, async (context) => {
-      if (args.port !== undefined && !(Number.isInteger(args.port) && args.port >= 0 && args.port <= 65535)) throw new UsageError('--port must be a whole number from 0 to 65535');
+  handler: (args) => {
+    // Checked before the run starts its log: bad input writes nothing.
+    const portProblem = args.port === undefined ? undefined : flagProblem(daemonSchema.shape.port, args.port, '--port');
+    if (portProblem) throw new UsageError(portProblem);
+    return runCommand({ name: 'daemon', args }, async (context) => {
       const result = await runDaemon(context, args.port !== undefined ? { port: args.port } : {});
       return {
         exitCode: ExitCode.Success,
         text: `daemon stopped on ${result.signal}${result.cancelled.length > 0 ? ` (cancelled: ${result.cancelled.join(', ')})` : ''}`,
         json: { stopped: true, signal: result.signal, url: result.url, cancelled: result.cancelled, abandoned: result.abandoned },
       };
-    }),
+    });
+  },
 };

@@ -80,7 +80,7 @@ const backupSchema = z.strictObject({
   retentionDays: days().default(30),
   keepLast: count(1).default(3),
   /** Free space required in the backup directory, as a multiple of pg_database_size. */
-  sizeFactor: z.number().positive().max(1000).default(1.0),
+  sizeFactor: z.number().positive().default(1.0),
   /** How often a dump or restore logs a progress line when stderr is not a terminal. */
   progressIntervalSeconds: positiveSeconds().default(10),
 });
@@ -156,7 +156,7 @@ const daemonJobsSchema = z.strictObject({
   housekeeping: housekeepingJob.default(housekeepingJob.parse({})),
 });
 
-const daemonSchema = z.strictObject({
+export const daemonSchema = z.strictObject({
   /** Loopback by default: /metrics and /runs describe production and are not for the whole network. */
   host: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port (printed at start). */

@@ -155,8 +155,14 @@ function pickEnvironment(flag: Environment | undefined, envValue: string | undef
 }
 
 function checkOverride(field: z.ZodType, value: number, flag: string, problems: string[]): void {
+  const problem = flagProblem(field, value, flag);
+  if (problem) problems.push(problem);
+}
+
+/** A flag's value checked with the schema field of the config key it stands for: one range check for both. */
+export function flagProblem(field: z.ZodType, value: number, flag: string): string | undefined {
   const result = field.safeParse(value);
-  if (!result.success) problems.push(`${flag}: ${result.error.issues.map((issue) => issue.message).join('; ')}`);
+  return result.success ? undefined : `${flag}: ${result.error.issues.map((issue) => issue.message).join('; ')}`;
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[], source: string): string[] {

@@ -32,7 +32,7 @@ const PARAM_ENV: Readonly<Record<string, string>> = {
 const TLS_PARAMS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'] as const;
 
 /** Query parameters a database URL may carry; any other is refused rather than silently dropped. */
-export const URL_PARAMETERS = ['host', 'port', 'user', 'password', ...Object.keys(PARAM_ENV)] as const;
+export const URL_PARAMETERS: readonly string[] = ['host', 'port', 'user', 'password', ...Object.keys(PARAM_ENV)];
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export type SslMode = (typeof SSL_MODES)[number];
@@ -58,7 +58,7 @@ export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: No
     if (name === 'options') {
       throw new UsageError('database URL parameter "options" is refused: orchestrate sets the session options itself (lock_timeout, statement_timeout); use pipeline.lockTimeoutMs');
     }
-    if (!(URL_PARAMETERS as readonly string[]).includes(name)) {
+    if (!URL_PARAMETERS.includes(name)) {
       throw new UsageError(`database URL parameter "${name}" is not supported (supported: ${URL_PARAMETERS.join(', ')})`);
     }
   }
@@ -268,6 +268,6 @@ export function clientConfig(target: DbTarget, applicationName: string, tls: Tls
     statement_timeout: statementTimeoutMs,
     query_timeout: limits.queryTimeoutMs ?? statementTimeoutMs + OWN_SESSION_LIMITS.clientGraceMs,
     // Always explicit: left undefined, node-postgres would read PGSSLMODE itself, without libpq's meaning.
-    ssl: tls === false ? false : tls,
+    ssl: tls,
   };
 }

@@ -66,6 +66,7 @@ const CASES: readonly BadInput[] = [
   { name: 'config notifications.budgetMs 1e12', args: ['upgrade', '--yes'], config: { notifications: { budgetMs: 1e12 } }, exitCode: 2, message: /notifications\.budgetMs/ },
   { name: 'a 50 kB --reason', args: ['upgrade', '--yes', '--force', '--reason', 'x'.repeat(50 * 1024)], exitCode: 2, message: /--reason is 51200 characters long; at most 1000/ },
   { name: 'daemon timezone Mars/Phobos', args: ['daemon'], config: { daemon: { timezone: 'Mars/Phobos', port: 0 } }, exitCode: 2, message: /daemon\.timezone: must be an IANA time zone/ },
+  { name: 'daemon --port 70000', args: ['daemon', '--port', '70000'], exitCode: 2, message: /--port: Too big/ },
   { name: 'a ?options= URL parameter', args: ['upgrade', '--yes'], url: (url) => withPath(url, (u) => u.searchParams.set('options', '-c statement_timeout=0')), exitCode: 2, message: /parameter "options" is refused/ },
   { name: 'an unknown URL parameter', args: ['upgrade', '--yes'], url: (url) => withPath(url, (u) => u.searchParams.set('target_session_attrs', 'any')), exitCode: 2, message: /parameter "target_session_attrs" is not supported/ },
   { name: 'a database name over 63 bytes', args: ['upgrade', '--yes'], url: (url) => withPath(url, (u) => (u.pathname = `/${'é'.repeat(32)}`)), exitCode: 2, message: /is 64 bytes long; PostgreSQL names are at most 63 bytes/ },

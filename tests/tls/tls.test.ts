@@ -110,7 +110,7 @@ describe('sslmode against a server with TLS on', () => {
     const run = (...args: string[]) => runCli(args, { cwd: project.dir, env: { DATABASE_URL: verifyFull() } });
     const check = await run('check');
     expect(check.exitCode, check.stderr).toBe(8);
-    for (const args of [['current'], ['validate'], ['backup'], ['upgrade', '--dry-run', '--yes']]) {
+    for (const args of [['current'], ['history'], ['lint'], ['validate'], ['backup'], ['upgrade', '--dry-run', '--yes']]) {
       const result = await run(...args);
       expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
     }
