@@ -125,43 +125,44 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
   });
 
+  // The label is daemon_job, not job: Prometheus sets `job` to the scrape job's name and would rename ours.
   const jobGauge = (name: string, help: string, value: (job: JobState) => number | undefined) =>
     new Gauge({
       name,
       help,
-      labelNames: ['job'],
+      labelNames: ['daemon_job'],
       registers: [registry],
       collect() {
         this.reset();
         for (const job of sources.jobs()) {
           const current = value(job);
-          if (current !== undefined) this.set({ job: job.name }, current);
+          if (current !== undefined) this.set({ daemon_job: job.name }, current);
         }
       },
     });
   new Counter({
     name: 'orchestrate_job_runs_total',
     help: 'Executions of each daemon job since the daemon started, by outcome (skipped: the previous one was still running).',
-    labelNames: ['job', 'outcome'],
+    labelNames: ['daemon_job', 'outcome'],
     registers: [registry],
     collect() {
       this.reset();
       for (const job of sources.jobs()) {
-        this.inc({ job: job.name, outcome: 'succeeded' }, job.runs - job.failures - job.cancellations);
-        this.inc({ job: job.name, outcome: 'failed' }, job.failures);
-        this.inc({ job: job.name, outcome: 'cancelled' }, job.cancellations);
-        this.inc({ job: job.name, outcome: 'skipped' }, job.skipped);
+        this.inc({ daemon_job: job.name, outcome: 'succeeded' }, job.runs - job.failures - job.cancellations);
+        this.inc({ daemon_job: job.name, outcome: 'failed' }, job.failures);
+        this.inc({ daemon_job: job.name, outcome: 'cancelled' }, job.cancellations);
+        this.inc({ daemon_job: job.name, outcome: 'skipped' }, job.skipped);
       }
     },
   });
   new Counter({
     name: 'orchestrate_job_failures_total',
     help: 'Failed executions of each daemon job since the daemon started.',
-    labelNames: ['job'],
+    labelNames: ['daemon_job'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const job of sources.jobs()) this.inc({ job: job.name }, job.failures);
+      for (const job of sources.jobs()) this.inc({ daemon_job: job.name }, job.failures);
     },
   });
   jobGauge('orchestrate_job_last_success_timestamp_seconds', 'When each daemon job last succeeded (Unix time); absent until it has.', (job) => (job.lastSuccessAt ? seconds(job.lastSuccessAt) : undefined));

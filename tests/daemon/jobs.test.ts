@@ -79,8 +79,8 @@ describe('retention job driven by an injected clock', () => {
     const metrics = parsePrometheus((await running.get('/metrics')).body);
     expect(metrics.get('orchestrate_backups_pruned_total')).toBe(2);
     expect(metrics.get('orchestrate_backups')).toBe(3);
-    expect(metrics.get('orchestrate_job_runs_total{job="retention",outcome="succeeded"}')).toBe(2);
-    expect(metrics.get('orchestrate_job_last_success_timestamp_seconds{job="retention"}')).toBeCloseTo((Date.now() + 40 * DAY) / 1000, -2);
+    expect(metrics.get('orchestrate_job_runs_total{daemon_job="retention",outcome="succeeded"}')).toBe(2);
+    expect(metrics.get('orchestrate_job_last_success_timestamp_seconds{daemon_job="retention"}')).toBeCloseTo((Date.now() + 40 * DAY) / 1000, -2);
     // The newest verified backup is `verified`; its age is measured on the injected clock (40 days on).
     expect(metrics.get('orchestrate_backup_newest_verified_age_seconds')).toBeGreaterThan(39 * 86_400);
     expect(running.scheduler.expression('retention')).toBe('0 3 * * *');
@@ -136,7 +136,7 @@ describe('a failing job', () => {
       const report = JSON.parse(unhealthy.body) as { ok: boolean; reasons: string[] };
       expect(report.ok).toBe(false);
       expect(report.reasons.some((reason) => reason.startsWith('job pendingCheck failed'))).toBe(true);
-      expect(parsePrometheus((await running.get('/metrics')).body).get('orchestrate_job_failures_total{job="pendingCheck"}')).toBe(1);
+      expect(parsePrometheus((await running.get('/metrics')).body).get('orchestrate_job_failures_total{daemon_job="pendingCheck"}')).toBe(1);
 
       // The webhook hears about it once, without a password.
       await expect.poll(() => receiver.requests.length).toBe(1);
@@ -153,8 +153,8 @@ describe('a failing job', () => {
       expect(JSON.parse(healthy.body)).toMatchObject({ ok: true, migrations: { current: null, head: '003_add_order_status' } });
       const metrics = parsePrometheus((await running.get('/metrics')).body);
       expect(metrics.get(`orchestrate_migrations_pending{database="${describeTarget(parseDatabaseUrl(urlFor(name)))}"}`)).toBe(3);
-      expect(metrics.get('orchestrate_job_runs_total{job="pendingCheck",outcome="failed"}')).toBe(1);
-      expect(metrics.get('orchestrate_job_runs_total{job="pendingCheck",outcome="succeeded"}')).toBe(1);
+      expect(metrics.get('orchestrate_job_runs_total{daemon_job="pendingCheck",outcome="failed"}')).toBe(1);
+      expect(metrics.get('orchestrate_job_runs_total{daemon_job="pendingCheck",outcome="succeeded"}')).toBe(1);
       expect(receiver.requests).toHaveLength(1);
     } finally {
       await running?.daemon.stop();
@@ -180,7 +180,7 @@ describe('overlap and shutdown', () => {
     const runner = running.daemon.runners.get('pendingCheck');
     await expect.poll(() => runner?.state().running, { timeout: 30_000 }).toBe(false);
     expect(runner?.state()).toMatchObject({ runs: 1, skipped: 1, lastOutcome: 'succeeded' });
-    expect(parsePrometheus((await running.get('/metrics')).body).get('orchestrate_job_runs_total{job="pendingCheck",outcome="skipped"}')).toBe(1);
+    expect(parsePrometheus((await running.get('/metrics')).body).get('orchestrate_job_runs_total{daemon_job="pendingCheck",outcome="skipped"}')).toBe(1);
   });
 
   it('lets a running job finish within the grace period', async () => {
