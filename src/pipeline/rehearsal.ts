@@ -6,6 +6,8 @@ import { relationFileNodes, rewrittenTables, startLockSampler } from '../db/lock
 import { parseDatabaseUrl, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
+import { destroyedBetween, readTableShapes } from '../lint/rehearsed.js';
+import { bookkeepingTables } from '../lint/render.js';
 import { validateDatabase } from '../validation/checks.js';
 import { tableRowEstimates } from '../validation/data.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
@@ -57,7 +59,16 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     throw new RehearsalError(`restoring the backup into the scratch database failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  const nodesBefore = await withClient(scratch, state.names.inspect, (client) => relationFileNodes(client));
+  // The copy as pg_restore left it: validation compares production's change with the change from
+  // here (pg_restore re-renders some untouched expressions), and what the migration destroys is read
+  // from this catalog and these row counts.
+  const exactLimit = settings.safety.exactCountLimit;
+  const bookkeeping = bookkeepingTables(settings);
+  const restored = await withClient(scratch, state.names.inspect, async (client) => ({
+    nodes: await relationFileNodes(client),
+    fingerprint: await schemaFingerprint(client),
+    tables: await readTableShapes(client, exactLimit, bookkeeping),
+  }));
   const sampler = startLockSampler(scratch, state.names.rehearsal);
   let run: Awaited<ReturnType<typeof runTool>>;
   let locks: Awaited<ReturnType<typeof sampler.stop>> = [];
@@ -96,19 +107,24 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     fingerprintAfter: await schemaFingerprint(client),
     rowEstimates: await tableRowEstimates(client),
   }));
+  const tablesAfter = await withClient(scratch, state.names.inspect, (client) => readTableShapes(client, exactLimit, bookkeeping));
   state.rehearsal = {
     database: scratch.database,
     restoreMs,
     migrateMs: run.durationMs,
     tool: record,
     locks,
-    rewrittenTables: rewrittenTables(nodesBefore, inspected.nodesAfter),
+    rewrittenTables: rewrittenTables(restored.nodes, inspected.nodesAfter),
     rowEstimates: inspected.rowEstimates,
     validation: inspected.validation,
+    fingerprintBefore: restored.fingerprint,
     fingerprintAfter: inspected.fingerprintAfter,
+    destroyed: destroyedBetween(restored.tables, tablesAfter),
   };
-  state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintAfter: inspected.fingerprintAfter.hash });
+  state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintBefore: restored.fingerprint.hash, fingerprintAfter: inspected.fingerprintAfter.hash });
   const failed = inspected.validation.filter((check) => check.status === 'fail');
   if (failed.length > 0) throw new RehearsalError(`validation of the rehearsed copy failed: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
-  return { detail: `restored in ${restoreMs} ms, migrated in ${run.durationMs} ms, ${locks.length} tables seen locked (pg_locks sampled every 25 ms), ${state.rehearsal.rewrittenTables.length} rewritten` };
+  return {
+    detail: `restored in ${restoreMs} ms, migrated in ${run.durationMs} ms, ${locks.length} tables seen locked (pg_locks sampled every 25 ms), ${state.rehearsal.rewrittenTables.length} rewritten, ${state.rehearsal.destroyed.length} destructive changes`,
+  };
 }
