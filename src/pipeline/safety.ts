@@ -1,4 +1,4 @@
-import { analyzeDowngrade, blockingFindings, describeChange, enforcePolicy, judgeRehearsal, lintMigrations, type DestructiveChange, type LintFinding } from '../lint/index.js';
+import { analyzeDowngrade, blockingFindings, describeChange, describeLoss, enforcePolicy, judgeRehearsal, lintMigrations, type DestructiveChange, type LintFinding } from '../lint/index.js';
 import { RefusedError, errorMessage } from '../errors.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
@@ -44,14 +44,9 @@ function recordOverride(state: MigrationRunState, verdict: { blocked: readonly L
   state.recorder.detail('policyOverride', { reason: state.options.reason, overridden: verdict.blocked });
 }
 
-function destructiveLine(change: DestructiveChange): string {
-  const found = change.foundBy === 'rehearsal' ? ' (found by the rehearsal, rows counted on the scratch copy)' : '';
-  return `${change.migration ? `${change.migration}: ` : ''}${describeChange(change)}${found}`;
-}
-
 /** The destructive changes as lines for a confirmation or a refusal. */
 export function destructiveLines(state: MigrationRunState): string[] {
-  return (state.destructive ?? []).map(destructiveLine);
+  return (state.destructive ?? []).map(describeLoss);
 }
 
 /** `public.t` and `t` name the same table when the SQL left the schema out (the analysis cannot know the search_path). */
@@ -82,7 +77,7 @@ async function confirmDestroyed(state: MigrationRunState, destroyed: readonly De
   if (added.length === 0) return;
   state.destructive = [...(state.destructive ?? []), ...added];
   state.recorder.detail('destructive', state.destructive);
-  const lines = added.map(destructiveLine);
+  const lines = added.map(describeLoss);
   for (const line of lines) context.logger.warn({ destructive: true }, line);
   if (context.settings.env !== 'production' || options.dryRun || context.settings.yes) return;
   const question = `The rehearsal found that this run also destroys data: ${lines.join('; ')}. Continue with production?`;

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,10 @@ describe('what the rehearsal destroys, where the SQL cannot be read', () => {
         expect.objectContaining({ source: 'destructive', rule: 'drop-column', severity: 'warn', table: 'public.users', message: expect.stringContaining('300 rows') }),
       ]),
     );
+    const reports = path.join(s.project.dir, 'reports');
+    const markdown = readFileSync(path.join(reports, readdirSync(reports).find((name) => name.endsWith(`${String(report.runId)}.md`)) ?? 'missing.md'), 'utf8');
+    expect(markdown).toContain('## Destroys data');
+    expect(markdown).toContain('- drops column public.users.created_at: its values in 300 rows are lost (found by the rehearsal, rows counted on the scratch copy)');
     expect((report.details.destructive as ReportedChange[]).map((change) => [change.kind, change.table.replace(/^public\./, ''), change.column ?? null, change.rows])).toEqual(
       expect.arrayContaining([
         ['drop-table', 'legacy_events', null, 42],
