@@ -18,21 +18,17 @@ interface ColumnShape {
 
 interface TableShape {
   readonly table: string;
-  readonly rows: RowCount;
+  readonly schema: string;
+  readonly name: string;
   /** By attribute number. */
   readonly columns: ReadonlyMap<number, ColumnShape>;
 }
 
-/** The user tables of one database by OID, each with its columns and its rows; taken on the scratch copy only. */
+/** The user tables of one database by OID, each with its columns. */
 export type TableShapes = ReadonlyMap<string, TableShape>;
 
-/**
- * Reads every user table's columns and counts its rows (exact up to `exactLimit` estimated rows, the
- * planner's estimate above, as the SQL analysis does). The tool's bookkeeping tables are left out.
- * Counting scans the tables: meant for the scratch copy, before and after the rehearsal.
- */
-export async function readTableShapes(client: Client, exactLimit: number, bookkeeping: ReadonlySet<string>): Promise<TableShapes> {
-  await client.query(COUNT_SESSION_SETTINGS);
+/** Every user table's columns and types, from the catalogs; the tool's bookkeeping tables are left out. */
+export async function readTableShapes(client: Client, bookkeeping: ReadonlySet<string>): Promise<TableShapes> {
   const result = await client.query<{ oid: string; schema: string; name: string; attnum: number | null; attname: string | null; type: string | null; typmod: number | null }>(
     `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, a.attnum, a.attname, a.atttypid::regtype::text AS type, a.atttypmod AS typmod
        FROM pg_catalog.pg_class c
@@ -50,11 +46,19 @@ export async function readTableShapes(client: Client, exactLimit: number, bookke
       shape.columns.set(row.attnum, { name: row.attname, type: { name: row.type, modifiers: modifiersFromTypmod(row.type, row.typmod ?? -1) } });
     }
   }
-  const counted = new Map<string, TableShape>();
-  for (const [oid, shape] of shapes) {
-    counted.set(oid, { table: shape.table, columns: shape.columns, rows: await countRows(client, { schema: shape.schema, name: shape.name }, exactLimit) });
-  }
-  return counted;
+  return shapes;
+}
+
+/**
+ * Rows of every table, by OID: exact up to `exactLimit` estimated rows, the planner's estimate above
+ * (as the SQL analysis counts). Scans the tables: meant for the scratch copy, before the migration
+ * (the rows of a table it drops cannot be counted after).
+ */
+export async function countTableRows(client: Client, shapes: TableShapes, exactLimit: number): Promise<ReadonlyMap<string, RowCount>> {
+  await client.query(COUNT_SESSION_SETTINGS);
+  const counts = new Map<string, RowCount>();
+  for (const [oid, shape] of shapes) counts.set(oid, await countRows(client, { schema: shape.schema, name: shape.name }, exactLimit));
+  return counts;
 }
 
 /**
@@ -62,10 +66,11 @@ export async function readTableShapes(client: Client, exactLimit: number, bookke
  * each with the table's rows before the change. An unchanged type and a widening one (typeChange.ts)
  * keep every value and are not listed.
  */
-export function destroyedBetween(before: TableShapes, after: TableShapes): DestructiveChange[] {
+export function destroyedBetween(before: TableShapes, after: TableShapes, rowsBefore: ReadonlyMap<string, RowCount>): DestructiveChange[] {
   const changes: DestructiveChange[] = [];
   for (const [oid, table] of before) {
-    const rows = { rows: table.rows.rows, rowsExact: table.rows.exact, foundBy: 'rehearsal' as const };
+    const counted = rowsBefore.get(oid) ?? { rows: 0, exact: false };
+    const rows = { rows: counted.rows, rowsExact: counted.exact, foundBy: 'rehearsal' as const };
     const now = after.get(oid);
     if (!now) {
       changes.push({ kind: 'drop-table', table: table.table, ...rows });

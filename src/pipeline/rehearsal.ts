@@ -6,7 +6,7 @@ import { relationFileNodes, rewrittenTables, startLockSampler } from '../db/lock
 import { parseDatabaseUrl, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
-import { destroyedBetween, readTableShapes } from '../lint/rehearsed.js';
+import { countTableRows, destroyedBetween, readTableShapes } from '../lint/rehearsed.js';
 import { bookkeepingTables } from '../lint/render.js';
 import { validateDatabase } from '../validation/checks.js';
 import { tableRowEstimates } from '../validation/data.js';
@@ -62,13 +62,11 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
   // The copy as pg_restore left it: validation compares production's change with the change from
   // here (pg_restore re-renders some untouched expressions), and what the migration destroys is read
   // from this catalog and these row counts.
-  const exactLimit = settings.safety.exactCountLimit;
   const bookkeeping = bookkeepingTables(settings);
-  const restored = await withClient(scratch, state.names.inspect, async (client) => ({
-    nodes: await relationFileNodes(client),
-    fingerprint: await schemaFingerprint(client),
-    tables: await readTableShapes(client, exactLimit, bookkeeping),
-  }));
+  const restored = await withClient(scratch, state.names.inspect, async (client) => {
+    const tables = await readTableShapes(client, bookkeeping);
+    return { nodes: await relationFileNodes(client), fingerprint: await schemaFingerprint(client), tables, rows: await countTableRows(client, tables, settings.safety.exactCountLimit) };
+  });
   const sampler = startLockSampler(scratch, state.names.rehearsal);
   let run: Awaited<ReturnType<typeof runTool>>;
   let locks: Awaited<ReturnType<typeof sampler.stop>> = [];
@@ -106,8 +104,8 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     validation: await validateDatabase(client, settings.validation),
     fingerprintAfter: await schemaFingerprint(client),
     rowEstimates: await tableRowEstimates(client),
+    tables: await readTableShapes(client, bookkeeping),
   }));
-  const tablesAfter = await withClient(scratch, state.names.inspect, (client) => readTableShapes(client, exactLimit, bookkeeping));
   state.rehearsal = {
     database: scratch.database,
     restoreMs,
@@ -119,7 +117,7 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     validation: inspected.validation,
     fingerprintBefore: restored.fingerprint,
     fingerprintAfter: inspected.fingerprintAfter,
-    destroyed: destroyedBetween(restored.tables, tablesAfter),
+    destroyed: destroyedBetween(restored.tables, inspected.tables, restored.rows),
   };
   state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintBefore: restored.fingerprint.hash, fingerprintAfter: inspected.fingerprintAfter.hash });
   const failed = inspected.validation.filter((check) => check.status === 'fail');
