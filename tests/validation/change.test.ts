@@ -49,22 +49,28 @@ async function change(client: pg.Client, sql: string) {
   return { before, after: await schemaFingerprint(client) };
 }
 
-beforeEach(async () => {
-  source = await createTestDatabase('chg_src');
-  copy = await createTestDatabase('chg_copy');
-  await source.query(RERENDERED);
-  await dumpAndRestore(source, copy);
-});
-afterEach(async () => {
-  await pool.closeAll();
-  await source?.drop();
-  await copy?.drop();
-});
+/** For the tests of the enclosing describe: a database with RERENDERED and its pg_dump/pg_restore copy. */
+function withSourceAndCopy(): void {
+  beforeEach(async () => {
+    source = await createTestDatabase('chg_src');
+    copy = await createTestDatabase('chg_copy');
+    await source.query(RERENDERED);
+    await dumpAndRestore(source, copy);
+  });
+  afterEach(async () => {
+    await pool.closeAll();
+    await source?.drop();
+    await copy?.drop();
+  });
+}
+
 afterAll(() => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('pg_restore re-renders untouched expressions', () => {
+  withSourceAndCopy();
+
   it('prints the CHECK, the partial indexes, the default and the policy differently, and diffFingerprints reads them as equal', async () => {
     const original = await schemaFingerprint(await pool.open(source));
     const restored = await schemaFingerprint(await pool.open(copy));
@@ -80,6 +86,8 @@ describe('pg_restore re-renders untouched expressions', () => {
 });
 
 describe('diffChanges: production before -> after against the rehearsal copy before -> after', () => {
+  withSourceAndCopy();
+
   it('the same migration on both sides: no difference, although the untouched objects print differently', async () => {
     const migration = `ALTER TABLE other ADD COLUMN note text; ALTER TABLE t ALTER COLUMN k SET NOT NULL; CREATE INDEX other_note ON other (note)`;
     await source.query(`UPDATE t SET k = 'x'`);
@@ -120,6 +128,25 @@ describe('diffChanges: production before -> after against the rehearsal copy bef
     const production = await change(await pool.open(source), 'SELECT 1');
     const rehearsal = await change(await pool.open(copy), 'DROP TABLE other');
     expect(diffChanges(rehearsal, production, { expected: 'rehearsal', actual: 'database' })).toEqual(['table public.other: present in database, absent in rehearsal (with 1 column, 1 constraint, 1 index)']);
+  });
+});
+
+describe('diffChanges on objects the two copies printed differently before', () => {
+  // A re-rendering canonicalRendering does not know: the two befores differ in text only.
+  const productionBefore = fingerprintOf([['column public.t.c', 'text default f(x)']]);
+  const copyBefore = fingerprintOf([['column public.t.c', 'text default f((x))']]);
+
+  it('the same edit on both sides is the same change', () => {
+    const production = { before: productionBefore, after: fingerprintOf([['column public.t.c', 'text not null default f(x)']]) };
+    const rehearsal = { before: copyBefore, after: fingerprintOf([['column public.t.c', 'text not null default f((x))']]) };
+    expect(diffChanges(rehearsal, production, { expected: 'rehearsal', actual: 'database' })).toEqual([]);
+  });
+
+  it('different edits are a difference, and so is an edit on one side only', () => {
+    const production = { before: productionBefore, after: fingerprintOf([['column public.t.c', 'text not null default f(x)']]) };
+    const rehearsal = { before: copyBefore, after: fingerprintOf([['column public.t.c', 'varchar default f((x))']]) };
+    expect(diffChanges(rehearsal, production, { expected: 'rehearsal', actual: 'database' })).toEqual(['column public.t.c: rehearsal "varchar default f((x))" vs database "text not null default f(x)"']);
+    expect(diffChanges({ before: copyBefore, after: copyBefore }, production, { expected: 'rehearsal', actual: 'database' })).toHaveLength(1);
   });
 });
 
