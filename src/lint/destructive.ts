@@ -164,6 +164,12 @@ export async function analyzeDestructive(context: RunContext, target: DbTarget, 
   });
 }
 
+/** describeChange with the migration it belongs to and, for what the rehearsal found, where the rows were counted. */
+export function describeLoss(change: DestructiveChange): string {
+  const found = change.foundBy === 'rehearsal' ? ' (found by the rehearsal, rows counted on the scratch copy)' : '';
+  return `${change.migration ? `${change.migration}: ` : ''}${describeChange(change)}${found}`;
+}
+
 /** One line for a person: what is lost, and how much. */
 export function describeChange(change: DestructiveChange): string {
   const rows = `${change.rowsExact ? '' : 'about '}${change.rows} row${change.rows === 1 ? '' : 's'}${change.rowsExact ? '' : ' (estimate)'}`;

@@ -1,7 +1,7 @@
 /** The safety analysis: what the pipeline and the `lint` command call. */
 export { lintStatic, lintRendered, serverVersion } from './static.js';
 export { lintMigrations, type LintReport } from './lint.js';
-export { analyzeDestructive, describeChange, sqlChanges, type Rename } from './destructive.js';
+export { analyzeDestructive, describeChange, describeLoss, sqlChanges, type Rename } from './destructive.js';
 export { analyzeDowngrade, type DowngradeAnalysis } from './downgrade.js';
 export { renderUpgrades, renderDowngrades, type RenderedMigration } from './render.js';
 export { findCodeReferences, type CodeReference, type ReferenceSearchOptions } from './codeReferences.js';

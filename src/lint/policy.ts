@@ -1,12 +1,16 @@
 import type { Environment } from '../config/schema.js';
 import { RefusedError, UsageError } from '../errors.js';
-import type { LintFinding } from './types.js';
+import { describeChange } from './destructive.js';
+import type { RuleSeverity } from './severities.js';
+import type { DestructiveChange, DestructiveKind, LintFinding, Severity } from './types.js';
 
-/** What the rehearsal measured, per table (the pipeline's lock trace and rewrite detection). */
+/** What the rehearsal measured, per table (the pipeline's lock trace and rewrite detection), and what it destroyed. */
 export interface RehearsalTrace {
   readonly locks: readonly { readonly table: string; readonly strongestMode: string; readonly strongestHeldMs: number }[];
   readonly rewrittenTables: readonly string[];
   readonly rowCounts: Readonly<Record<string, number>>;
+  /** Dropped tables and columns and narrowed types, from the scratch copy's catalog (rehearsed.ts). */
+  readonly destroyed?: readonly DestructiveChange[];
 }
 
 export interface RehearsalPolicy {
@@ -14,6 +18,25 @@ export interface RehearsalPolicy {
   readonly lockBudgetMs: number;
   /** Largest table (in rows) a migration may rewrite. */
   readonly rewriteRowLimit: number;
+  /** policy.severities: the configured overrides of squawk's rules. */
+  readonly severities?: Readonly<Partial<Record<string, RuleSeverity>>>;
+}
+
+/** The squawk rule whose configured severity also governs what the rehearsal found destroyed. */
+const RULE_OF_KIND: Readonly<Partial<Record<DestructiveKind, string>>> = { 'drop-table': 'ban-drop-table', 'drop-column': 'ban-drop-column', 'type-change': 'changing-column-type' };
+
+/**
+ * A destructive change the rehearsal found is a `warn`, like one read from the SQL, unless
+ * policy.severities configures the matching squawk rule (`"ban-drop-table": "block"`): then it takes
+ * that severity (`info` for `off`: data loss is never silent). Only the configured value counts, not
+ * the built-in table: `changing-column-type` is `block` there for its lock, which the rehearsal measures.
+ */
+function destroyedSeverity(change: DestructiveChange, policy: RehearsalPolicy, breach: Severity): Severity {
+  const rule = RULE_OF_KIND[change.kind];
+  const configured = rule === undefined ? undefined : policy.severities?.[rule];
+  if (configured === 'block') return breach;
+  if (configured === 'info' || configured === 'off') return 'info';
+  return 'warn';
 }
 
 /** `AccessExclusiveLock` (pg_locks), `ACCESS EXCLUSIVE` (the docs) and `access_exclusive` are one mode. */
@@ -28,7 +51,7 @@ function plural(count: number, word: string): string {
 /**
  * Turns the rehearsal's measurements into findings. In production a breach of the budget blocks the
  * run before production is touched; elsewhere it is a warning, so staging and development still learn
- * what production would refuse.
+ * what production would refuse. What the rehearsal destroyed is judged by destroyedSeverity.
  */
 export function judgeRehearsal(trace: RehearsalTrace, policy: RehearsalPolicy, env: Environment): LintFinding[] {
   const breach = env === 'production' ? 'block' : 'warn';
@@ -62,6 +85,15 @@ export function judgeRehearsal(trace: RehearsalTrace, policy: RehearsalPolicy, e
       message: over
         ? `the rehearsal rewrote ${table} (${rows === undefined ? 'row count unknown' : plural(rows, 'row')}, limit ${policy.rewriteRowLimit})${lock}: the rewrite time grows with the table`
         : `the rehearsal rewrote ${table} (${plural(rows, 'row')}, within the limit of ${policy.rewriteRowLimit})${lock}`,
+    });
+  }
+  for (const change of trace.destroyed ?? []) {
+    findings.push({
+      source: 'destructive',
+      rule: change.kind,
+      severity: destroyedSeverity(change, policy, breach),
+      table: change.table,
+      message: `the rehearsal found that the migration ${describeChange(change)} (rows counted on the scratch copy)`,
     });
   }
   return findings;

@@ -22,7 +22,10 @@ export interface LintFinding {
 
 export type DestructiveKind = 'drop-table' | 'drop-column' | 'truncate' | 'type-change' | 'drop-schema';
 
-/** A statement that would lose data, with the number of rows at stake in the live database. */
+/**
+ * A change that would lose data, with the number of rows at stake: a statement read from the rendered
+ * SQL (rows in the live database), or what the rehearsal did to the scratch copy's catalog (rows on the copy).
+ */
 export interface DestructiveChange {
   readonly kind: DestructiveKind;
   /** Schema-qualified when the statement qualifies it; the schema's name for drop-schema. */
@@ -32,7 +35,10 @@ export interface DestructiveChange {
   readonly rows: number;
   readonly rowsExact: boolean;
   readonly migration?: string;
-  readonly statement: string;
+  /** The statement, for a change read from the SQL; absent for one the rehearsal found. */
+  readonly statement?: string;
+  /** `rehearsal`: found by diffing the scratch copy's catalog before and after the rehearsal, certain whatever the SQL looked like. */
+  readonly foundBy?: 'sql' | 'rehearsal';
   /** For type-change: the column's type now and the type it would get. */
   readonly fromType?: string;
   readonly toType?: string;

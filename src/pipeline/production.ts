@@ -89,7 +89,7 @@ class ValidationFailed extends OrchestrateError {
   }
 }
 
-/** Revision at the target, schema equal to the rehearsed one, no NOT VALID constraint or invalid index, critical tables, smoke queries. */
+/** Revision at the target, schema changed as in the rehearsal, no NOT VALID constraint or invalid index, critical tables, smoke queries. */
 export async function validateProduction(state: MigrationRunState): Promise<StepResult> {
   const { context, target, plan } = state;
   if (!plan) throw new Error('validate needs a plan');
@@ -97,7 +97,11 @@ export async function validateProduction(state: MigrationRunState): Promise<Step
   const checks = await withClient(target, state.names.inspect, (client) =>
     validateDatabase(client, {
       ...context.settings.validation,
-      ...(state.rehearsal ? { expectedFingerprint: state.rehearsal.fingerprintAfter, expectedLabel: 'rehearsal' } : {}),
+      // What production's migration changed must be what the rehearsal's changed: comparing the end
+      // states would also compare how pg_restore re-rendered objects neither touched.
+      ...(state.rehearsal && state.before
+        ? { expectedChange: { before: state.before.fingerprint, expected: { before: state.rehearsal.fingerprintBefore, after: state.rehearsal.fingerprintAfter } }, expectedLabel: 'rehearsal' }
+        : {}),
     }),
   );
   const revisionCheck = {

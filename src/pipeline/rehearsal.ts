@@ -5,6 +5,8 @@ import { relationFileNodes, rewrittenTables, startLockSampler } from '../db/lock
 import { parseDatabaseUrl, withDatabase, type DbTarget } from '../db/target.js';
 import { ExitCode, ToolError } from '../errors.js';
 import { failureSummary } from '../exec/process.js';
+import { countTableRows, destroyedBetween, readTableShapes } from '../lint/rehearsed.js';
+import { bookkeepingTables } from '../lint/render.js';
 import { validateDatabase } from '../validation/checks.js';
 import { tableRowEstimates } from '../validation/data.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
@@ -58,11 +60,14 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     throw new RehearsalError(`restoring the backup into the scratch database failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  // What "nothing happened" means on the copy, should a lock timeout call for a retry.
-  const { nodesBefore, fingerprintBefore } = await withClient(scratch, state.names.inspect, async (client) => ({
-    nodesBefore: await relationFileNodes(client),
-    fingerprintBefore: await schemaFingerprint(client),
-  }));
+  // The copy as pg_restore left it: validation compares production's change with the change from
+  // here (pg_restore re-renders some untouched expressions), and what the migration destroys is read
+  // from this catalog and these row counts.
+  const bookkeeping = bookkeepingTables(settings);
+  const restored = await withClient(scratch, state.names.inspect, async (client) => {
+    const tables = await readTableShapes(client, bookkeeping);
+    return { nodes: await relationFileNodes(client), fingerprint: await schemaFingerprint(client), tables, rows: await countTableRows(client, tables, settings.safety.exactCountLimit) };
+  });
   const sampler = startLockSampler(scratch, state.names.rehearsal);
   let retried: LockRetryResult;
   let locks: Awaited<ReturnType<typeof sampler.stop>> = [];
@@ -72,7 +77,7 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     retried = await runPipelineTool(state, {
       db: scratch,
       applicationName: state.names.rehearsal,
-      before: { revision: plan.from, fingerprint: fingerprintBefore },
+      before: { revision: plan.from, fingerprint: restored.fingerprint },
       label: 'rehearsal',
       onOutput: (chunk) => context.logger.debug({ output: chunk }, 'rehearsal tool output'),
     });
@@ -100,6 +105,7 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     validation: await validateDatabase(client, settings.validation),
     fingerprintAfter: await schemaFingerprint(client),
     rowEstimates: await tableRowEstimates(client),
+    tables: await readTableShapes(client, bookkeeping),
   }));
   state.rehearsal = {
     database: scratch.database,
@@ -107,13 +113,17 @@ export async function rehearse(state: MigrationRunState): Promise<StepResult> {
     migrateMs: run.durationMs,
     tool: record,
     locks,
-    rewrittenTables: rewrittenTables(nodesBefore, inspected.nodesAfter),
+    rewrittenTables: rewrittenTables(restored.nodes, inspected.nodesAfter),
     rowEstimates: inspected.rowEstimates,
     validation: inspected.validation,
+    fingerprintBefore: restored.fingerprint,
     fingerprintAfter: inspected.fingerprintAfter,
+    destroyed: destroyedBetween(restored.tables, inspected.tables, restored.rows),
   };
-  state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintAfter: inspected.fingerprintAfter.hash });
+  state.recorder.detail('rehearsal', { ...state.rehearsal, fingerprintBefore: restored.fingerprint.hash, fingerprintAfter: inspected.fingerprintAfter.hash });
   const failed = inspected.validation.filter((check) => check.status === 'fail');
   if (failed.length > 0) throw new RehearsalError(`validation of the rehearsed copy failed: ${failed.map((check) => `${check.name}: ${check.detail}`).join('; ')}`);
-  return { detail: `restored in ${restoreMs} ms, migrated in ${run.durationMs} ms, ${locks.length} tables seen locked (pg_locks sampled every 25 ms), ${state.rehearsal.rewrittenTables.length} rewritten` };
+  return {
+    detail: `restored in ${restoreMs} ms, migrated in ${run.durationMs} ms, ${locks.length} tables seen locked (pg_locks sampled every 25 ms), ${state.rehearsal.rewrittenTables.length} rewritten, ${state.rehearsal.destroyed.length} destructive changes`,
+  };
 }

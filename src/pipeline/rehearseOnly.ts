@@ -33,6 +33,6 @@ export async function rehearseForFindings(context: RunContext, targetSpec: strin
       await dropScratch(state).catch(() => undefined);
     }
   });
-  const findings = rehearsal ? judgeRehearsal({ locks: rehearsal.locks, rewrittenTables: rehearsal.rewrittenTables, rowCounts: rehearsal.rowEstimates }, context.settings.policy, context.settings.env) : [];
+  const findings = rehearsal ? judgeRehearsal({ locks: rehearsal.locks, rewrittenTables: rehearsal.rewrittenTables, rowCounts: rehearsal.rowEstimates, destroyed: rehearsal.destroyed }, context.settings.policy, context.settings.env) : [];
   return { findings, rehearsal };
 }

@@ -4,7 +4,7 @@ import { ExitCode, errorMessage } from '../errors.js';
 import { failureSummary, type ProgramRun } from '../exec/process.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
-import { diffFingerprints, schemaFingerprint } from '../validation/fingerprint.js';
+import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
 import type { UndoResult } from './runner.js';
 import { scratchDatabaseName } from './rehearsal.js';
 import { compareWithSnapshot } from './snapshot.js';
@@ -20,6 +20,19 @@ function restoreCommand(state: MigrationRunState): string {
   return state.backup
     ? `orchestrate restore ${state.backup.id} --into ${state.target.database} --allow-source --yes`
     : `restore "${state.target.database}" from your latest good backup, then run orchestrate validate`;
+}
+
+/**
+ * Differences between a copy restored from the pre-migration backup and the database before the run.
+ * The restore re-renders some expressions (rendering.ts); beyond what diffFingerprints already treats
+ * as equal, the rehearsal's scratch copy is the exact reference when there is one: the same archive,
+ * restored by the same pg_restore. Equal to either is verified.
+ */
+function restoreDifferences(state: MigrationRunState, before: SchemaFingerprint, restored: SchemaFingerprint): string[] {
+  const differences = diffFingerprints(before, restored, { expected: 'before the run', actual: 'restored' });
+  const sameArchive = state.rehearsal?.fingerprintBefore;
+  if (differences.length > 0 && sameArchive && diffFingerprints(sameArchive, restored).length === 0) return [];
+  return differences;
 }
 
 function finish(state: MigrationRunState, record: RollbackRecord, exitCode: ExitCode, detail: string): UndoResult {
@@ -113,6 +126,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   if (lostBeforeRestore) return finish(state, record, ExitCode.NeedsHuman, `not restoring from the backup: ${lostBeforeRestore}`);
   record.path = 'restore';
   record.keptFailedDatabase = scratchDatabaseName(target.database, context.runId, 'failed');
+  let verifiedCopy: SchemaFingerprint | undefined;
   try {
     // Our lock session is on the database being replaced; the swap ends it.
     await state.lock?.release();
@@ -121,8 +135,9 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
       keepReplacedAs: record.keptFailedDatabase,
       beforeSwap: async (restored) => {
         const fingerprint = await withClient(restored, state.names.inspect, (client) => schemaFingerprint(client));
-        const differences = diffFingerprints(before.fingerprint, fingerprint, { expected: 'before the run', actual: 'restored' });
+        const differences = restoreDifferences(state, before.fingerprint, fingerprint);
         if (differences.length > 0) throw new Error(`the restored copy differs from before the run: ${differences.slice(0, 3).join('; ')}`);
+        verifiedCopy = fingerprint;
       },
     });
     record.attempts.push(`restored from backup ${state.backup.id}; the failed database is kept as ${record.keptFailedDatabase}`);
@@ -130,7 +145,9 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     record.attempts.push(`restore from backup failed: ${errorMessage(error)}`);
     return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed and the restore from backup failed: ${errorMessage(error)}`);
   }
-  record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, before, 'before the run');
+  // The database now in place is the copy verified before the swap, renamed: it must read exactly the same.
+  const expected = { revision: before.revision, fingerprint: verifiedCopy ?? before.fingerprint };
+  record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, expected, 'before the swap');
   if (record.differences.length > 0) {
     return finish(state, record, ExitCode.NeedsHuman, `restored from the backup but it does not verify: ${record.differences.slice(0, 3).join('; ')}`);
   }

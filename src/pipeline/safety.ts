@@ -1,5 +1,6 @@
-import { analyzeDowngrade, blockingFindings, describeChange, enforcePolicy, judgeRehearsal, lintMigrations, type LintFinding } from '../lint/index.js';
-import { errorMessage } from '../errors.js';
+import { analyzeDowngrade, blockingFindings, describeChange, describeLoss, enforcePolicy, judgeRehearsal, lintMigrations, type DestructiveChange, type LintFinding } from '../lint/index.js';
+import { RefusedError, errorMessage } from '../errors.js';
+import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
 import type { MigrationRunState } from './state.js';
 
@@ -45,21 +46,62 @@ function recordOverride(state: MigrationRunState, verdict: { blocked: readonly L
 
 /** The destructive changes as lines for a confirmation or a refusal. */
 export function destructiveLines(state: MigrationRunState): string[] {
-  return (state.destructive ?? []).map((change) => `${change.migration ? `${change.migration}: ` : ''}${describeChange(change)}`);
+  return (state.destructive ?? []).map(describeLoss);
+}
+
+/** `public.t` and `t` name the same table when the SQL left the schema out (the analysis cannot know the search_path). */
+function sameTable(a: string, b: string): boolean {
+  return a === b || a === `public.${b}` || b === `public.${a}`;
+}
+
+/** Whether a change the SQL analysis named covers one the rehearsal found (a DROP SCHEMA ... CASCADE covers its tables). */
+function covers(known: DestructiveChange, found: DestructiveChange): boolean {
+  if (known.kind === 'drop-schema') return found.table.startsWith(`${known.table}.`);
+  return known.kind === found.kind && sameTable(known.table, found.table) && known.column === found.column;
+}
+
+/** What the rehearsal destroyed that the SQL analysis did not name (it could not render or parse it). */
+function newlyFound(state: MigrationRunState, destroyed: readonly DestructiveChange[]): DestructiveChange[] {
+  return destroyed.filter((found) => !(state.destructive ?? []).some((known) => covers(known, found)));
+}
+
+/**
+ * The rehearsal's certain list of what the migration destroys joins the static one in the report and
+ * the confirmation. What the SQL analysis missed was not in the preflight confirmation: in production,
+ * with a terminal and without --yes, it is asked for again; declining refuses the run (exit 3) before
+ * production is touched.
+ */
+async function confirmDestroyed(state: MigrationRunState, destroyed: readonly DestructiveChange[]): Promise<void> {
+  const { context, options } = state;
+  const added = newlyFound(state, destroyed);
+  if (added.length === 0) return;
+  state.destructive = [...(state.destructive ?? []), ...added];
+  state.recorder.detail('destructive', state.destructive);
+  const lines = added.map(describeLoss);
+  for (const line of lines) context.logger.warn({ destructive: true }, line);
+  if (context.settings.env !== 'production' || options.dryRun || context.settings.yes) return;
+  const question = `The rehearsal found that this run also destroys data: ${lines.join('; ')}. Continue with production?`;
+  if (!canPrompt() || !(await confirm(question))) throw new RefusedError(`not confirmed. The rehearsal found that the run destroys data: ${lines.join('; ')}`);
 }
 
 /**
  * After the rehearsal: what it measured (ACCESS EXCLUSIVE held longer than the lock budget, rewrites of
- * big tables) judged by the policy. In production a breach refuses the run before production is
- * touched (exit 3) unless --force with --reason.
+ * big tables) and what it destroyed, judged by the policy. In production a breach refuses the run before
+ * production is touched (exit 3) unless --force with --reason. Destruction the SQL analysis missed is
+ * confirmed (confirmDestroyed).
  */
 export async function judgeMeasurements(state: MigrationRunState): Promise<StepResult> {
   const { context, rehearsal, options } = state;
   if (!rehearsal) return { detail: 'nothing measured' };
-  const findings = judgeRehearsal({ locks: rehearsal.locks, rewrittenTables: rehearsal.rewrittenTables, rowCounts: rehearsal.rowEstimates }, context.settings.policy, context.settings.env);
+  const findings = judgeRehearsal(
+    { locks: rehearsal.locks, rewrittenTables: rehearsal.rewrittenTables, rowCounts: rehearsal.rowEstimates, destroyed: rehearsal.destroyed },
+    context.settings.policy,
+    context.settings.env,
+  );
   state.findings.push(...findings);
   state.recorder.detail('findings', state.findings);
   const blocking = blockingFindings(findings);
   if (blocking.length > 0) recordOverride(state, enforcePolicy(blocking, { force: options.force, reason: options.reason }));
+  await confirmDestroyed(state, rehearsal.destroyed);
   return { detail: `${findings.length} measured finding${findings.length === 1 ? '' : 's'}${blocking.length > 0 ? `, ${blocking.length} blocking, overridden by --force` : ''}` };
 }

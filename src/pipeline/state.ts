@@ -68,7 +68,11 @@ export interface RehearsalRecord {
   readonly rewrittenTables: readonly string[];
   readonly rowEstimates: Readonly<Record<string, number>>;
   readonly validation: readonly CheckResult[];
+  /** The scratch copy right after the restore, before the migration. */
+  readonly fingerprintBefore: SchemaFingerprint;
   readonly fingerprintAfter: SchemaFingerprint;
+  /** Tables and columns the migration dropped and types it narrowed on the copy, with the copy's rows. */
+  readonly destroyed: readonly DestructiveChange[];
 }
 
 export interface RollbackRecord {

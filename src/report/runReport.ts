@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EXIT_CODES, ExitCode, describeExitCode } from '../errors.js';
+import { describeLoss, type DestructiveChange } from '../lint/index.js';
 import { fileTimestamp } from '../log/logger.js';
 import type { RunJournal } from '../pipeline/journal.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
@@ -82,6 +83,7 @@ export function renderMarkdown(report: RunReport): string {
     rollback?: { path: string; verified: boolean; attempts: string[]; differences: string[]; nextCommand?: string; dataLossWindow?: Record<string, { inserted: number; updated: number; deleted: number }> };
     production?: { command: string; exitCode?: number; durationMs: number; stderr: string };
     forced?: { skips: string[]; reason: string | null };
+    destructive?: DestructiveChange[];
   };
   const lines: string[] = [
     `# orchestrate ${report.command}: ${report.outcome} (exit ${report.exitCode})`,
@@ -102,6 +104,7 @@ export function renderMarkdown(report: RunReport): string {
   if (details.plan) {
     lines.push('', '## Migrations', '', table(['id', 'description'], details.plan.migrations.map((m) => [m.id, m.description])));
   }
+  if (details.destructive && details.destructive.length > 0) lines.push('', '## Destroys data', '', ...details.destructive.map((change) => `- ${describeLoss(change)}`));
   if (details.forced) lines.push('', `**Forced:** ${details.forced.skips.join(', ')}${details.forced.reason ? ` — reason: ${details.forced.reason}` : ''}`);
   if (report.warnings.length > 0) lines.push('', '## Warnings', '', ...report.warnings.map((warning) => `- ${warning}`));
   if (details.backup) lines.push('', '## Backup', '', `\`${details.backup.id}\` — ${details.backup.bytes} bytes, sha256 \`${details.backup.sha256}\`, verified: ${details.backup.verified ? 'yes' : 'NO'}`);
@@ -110,11 +113,15 @@ export function renderMarkdown(report: RunReport): string {
     lines.push('', '## Rehearsal', '', `Scratch database \`${r.database}\`: restore ${r.restoreMs} ms, migration ${r.migrateMs} ms. Rewritten tables: ${r.rewrittenTables.length > 0 ? r.rewrittenTables.join(', ') : 'none'}.`);
     if (r.locks.length > 0) lines.push('', table(['table', 'strongest lock', 'held'], r.locks.map((lock) => [lock.table, lock.strongestMode, `${lock.strongestHeldMs} ms`])));
   }
-  if (details.validation) lines.push('', '## Validation', '', table(['check', 'status', 'detail'], details.validation.map((check) => [check.name, check.status, check.detail])));
+  if (details.validation) {
+    lines.push('', '## Validation', '', table(['check', 'status', 'detail'], details.validation.map((check) => [check.name, check.status, check.detail.split('\n')[0]])));
+    // Differences shown as unified diffs span lines: whole, below the table.
+    for (const check of details.validation.filter((entry) => entry.detail.includes('\n'))) lines.push('', `### ${check.name}`, '', codeBlock(check.detail));
+  }
   if (details.rollback) {
     const r = details.rollback;
     lines.push('', '## Rollback', '', `Path: ${r.path}; verified: ${r.verified ? 'yes' : 'NO'}`, '', ...r.attempts.map((attempt) => `- ${attempt}`));
-    if (r.differences.length > 0) lines.push('', 'Differences from before the run:', '', ...r.differences.map((difference) => `- ${difference}`));
+    if (r.differences.length > 0) lines.push('', 'Differences from before the run:', '', ...r.differences.map((difference) => (difference.includes('\n') ? codeBlock(difference) : `- ${difference}`)));
     if (r.dataLossWindow) {
       lines.push('', '### Data-loss window (writes since the backup)', '', table(['table', 'inserted', 'updated', 'deleted'], Object.entries(r.dataLossWindow).map(([name, a]) => [name, a.inserted, a.updated, a.deleted])));
     }

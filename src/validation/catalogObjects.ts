@@ -145,14 +145,14 @@ const VOLATILITY: Readonly<Record<string, string>> = { i: 'immutable', s: 'stabl
 const PARALLEL: Readonly<Record<string, string>> = { s: 'parallel safe', r: 'parallel restricted', u: 'parallel unsafe' };
 
 async function routines(client: pg.Client, serverVersion: number): Promise<CatalogObject[]> {
-  // SQL-standard bodies (BEGIN ATOMIC, PostgreSQL 14+) leave prosrc empty: hash their deparsed form.
+  // SQL-standard bodies (BEGIN ATOMIC, PostgreSQL 14+) leave prosrc empty: use their deparsed form.
   const body = serverVersion >= 140000 ? `coalesce(pg_catalog.pg_get_function_sqlbody(p.oid), p.prosrc)` : 'p.prosrc';
   const result = await rows(
     client,
     `SELECT n.nspname, p.proname, p.prokind::text AS kind, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
             pg_catalog.pg_get_function_result(p.oid) AS result, l.lanname, p.provolatile::text AS volatility, p.proisstrict,
             p.prosecdef, p.proleakproof, p.proparallel::text AS parallel, array_to_string(p.proconfig, ', ') AS config,
-            pg_catalog.md5(${body} || coalesce(p.probin, '')) AS body_md5,
+            ${body} AS body, p.probin AS library,
             (SELECT concat_ws(' ', 'sfunc ' || a.aggtransfn::regproc::text, 'stype ' || pg_catalog.format_type(a.aggtranstype, NULL),
                     CASE WHEN a.aggfinalfn <> 0 THEN 'finalfunc ' || a.aggfinalfn::regproc::text END, 'initcond ' || a.agginitval)
                FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = p.oid) AS aggregate
@@ -173,9 +173,10 @@ async function routines(client: pg.Client, serverVersion: number): Promise<Catal
       kind !== 'procedure' && PARALLEL[str(row.parallel)],
       row.config !== null && `set ${str(row.config)}`,
       row.aggregate !== null && str(row.aggregate),
-      `body md5 ${str(row.body_md5)}`,
+      row.library !== null && `library ${str(row.library)}`,
     ]);
-    return [`${kind} ${qualifiedName(str(row.nspname), str(row.proname))}(${str(row.args)})`, description];
+    // The body whole, on its own lines: a difference in it is shown as a diff of the two bodies.
+    return [`${kind} ${qualifiedName(str(row.nspname), str(row.proname))}(${str(row.args)})`, `${description}\nbody:\n${str(row.body)}`];
   });
 }
 

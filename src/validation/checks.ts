@@ -3,7 +3,8 @@ import { quoteIdent } from '../db/client.js';
 import { notExtensionMember, qualifiedName, userSchemaCondition } from '../db/userSchemas.js';
 import { errorMessage } from '../errors.js';
 import { redact } from '../util/redact.js';
-import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from './fingerprint.js';
+import { changedObjectCount, diffChanges } from './change.js';
+import { schemaFingerprint, type SchemaFingerprint } from './fingerprint.js';
 import { QUALIFIED_NAMES, inReadOnlyTransaction } from './transaction.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -21,8 +22,13 @@ export interface ValidationOptions {
   readonly smokeQueries: readonly string[];
   readonly allowNotValidConstraints: boolean;
   readonly allowInvalidIndexes: boolean;
-  readonly expectedFingerprint?: SchemaFingerprint;
-  /** What the expected fingerprint is, in the failure message ("rehearsal", "before the run"). */
+  /**
+   * The change this database must have gone through: `before` is this database before the migration,
+   * `expected` the rehearsal's scratch copy right after its restore and after the migration. The
+   * fingerprint check compares the two changes object by object (change.ts).
+   */
+  readonly expectedChange?: { readonly before: SchemaFingerprint; readonly expected: { readonly before: SchemaFingerprint; readonly after: SchemaFingerprint } };
+  /** What the expected change is, in the failure message ("rehearsal"). */
   readonly expectedLabel?: string;
   /** statement_timeout and lock_timeout of each smoke query. Default 30 s. */
   readonly smokeQueryTimeoutMs?: number;
@@ -198,23 +204,24 @@ async function smokeQueries(client: pg.Client, options: ValidationOptions): Prom
 }
 
 async function fingerprintCheck(client: pg.Client, options: ValidationOptions): Promise<CheckResult[]> {
-  const expected = options.expectedFingerprint;
-  if (!expected) return [];
+  const change = options.expectedChange;
+  if (!change) return [];
   const label = options.expectedLabel ?? 'expected';
-  const actual = await schemaFingerprint(client);
+  const actual = { before: change.before, after: await schemaFingerprint(client) };
   const name = 'schema fingerprint';
-  if (actual.hash === expected.hash) return [pass(name, `equal to ${label} (${actual.hash.slice(0, 12)})`)];
-  const differences = diffFingerprints(expected, actual, { expected: label, actual: 'database' });
+  const differences = diffChanges(change.expected, actual, { expected: label, actual: 'database' });
+  const changed = changedObjectCount(actual);
+  if (differences.length === 0) return [pass(name, `changed as in the ${label}: ${counted(changed, 'object')} created, dropped or altered (${actual.after.hash.slice(0, 12)})`)];
   const shown = differences.slice(0, options.maxDifferences ?? 10);
   const more = differences.length > shown.length ? `; and ${differences.length - shown.length} more` : '';
-  return [fail(name, `${counted(differences.length, 'difference')} from ${label}: ${shown.join('; ')}${more}`)];
+  return [fail(name, `${counted(differences.length, 'difference')} from the ${label}'s change: ${shown.join('; ')}${more}`)];
 }
 
 /**
  * Post-migration validation of the database as it is now. Every check yields results instead of
  * throwing, in this order: NOT VALID constraints (and for each NOT VALID foreign key or check, the
  * rows that violate it: a fail even when NOT VALID is allowed), invalid indexes, critical tables,
- * smoke queries, and the schema fingerprint when one is expected. Validated foreign keys are not
+ * smoke queries, and the schema change when one is expected. Validated foreign keys are not
  * re-checked: the server guarantees them. Only the violation counts scan tables.
  * The client must not be inside a transaction.
  */

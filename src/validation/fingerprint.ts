@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { OBJECT_KINDS, TABLE_MEMBER_KINDS, readCatalogObjects } from './catalogObjects.js';
+import { equivalentDescriptions } from './rendering.js';
+import { unifiedDiff } from './textDiff.js';
 import { QUALIFIED_NAMES, inReadOnlyTransaction } from './transaction.js';
 
 export interface SchemaFingerprint {
@@ -60,6 +62,9 @@ function owningTableKey(key: string): string | undefined {
   return dot > 0 ? `table ${path.slice(0, dot)}` : undefined;
 }
 
+/** Kinds whose description is a definition a person reads: a difference is shown as a unified diff. */
+const DEFINITION_KINDS: ReadonlySet<string> = new Set(['constraint', 'domain constraint', 'view', 'materialized view', 'function', 'procedure', 'aggregate', 'window function', 'trigger', 'policy', 'rule']);
+
 const MAX_SHOWN = 160;
 
 /** Both values, or for long ones (view and function definitions) a window around where they first differ. */
@@ -80,10 +85,18 @@ function plural(count: number, kind: string): string {
   return `${count} ${kind.endsWith('x') ? `${kind.slice(0, -1)}ices` : `${kind}s`}`;
 }
 
+/** View definitions come one clause per line; a constraint is one line: split it at its top-level ANDs and ORs so a diff points at the term that differs. */
+function definitionLines(description: string): string {
+  return description.includes('\n') ? description : description.replace(/ (AND|OR) /g, '\n$1 ');
+}
+
 /**
  * Human-readable differences, most useful first (tables and columns before indexes, functions and
  * triggers; alphabetical within a kind). The columns, constraints, indexes... of a table that exists
- * on one side only are summarised on the table's line instead of listed. Empty when equal.
+ * on one side only are summarised on the table's line instead of listed. A constraint, view, function,
+ * trigger, policy or rule that differs is shown as a short unified diff of its two definitions (one
+ * string with newlines). Descriptions that only differ in how PostgreSQL prints an expression after a
+ * dump and restore (rendering.ts) are equal. Empty when equal.
  */
 export function diffFingerprints(expected: SchemaFingerprint, actual: SchemaFingerprint, labels: DiffLabels = { expected: 'expected', actual: 'actual' }): string[] {
   if (expected.hash === actual.hash) return [];
@@ -100,7 +113,7 @@ export function diffFingerprints(expected: SchemaFingerprint, actual: SchemaFing
   const differing: string[] = [];
   for (const key of keys) {
     const side = onlyIn(key);
-    if (side === undefined && expected.objects[key] === actual.objects[key]) continue;
+    if (side === undefined && equivalentDescriptions(expected.objects[key] ?? '', actual.objects[key] ?? '')) continue;
     const table = owningTableKey(key);
     if (side !== undefined && table !== undefined && onlyIn(table) === side) {
       const counts = folded.get(table) ?? new Map<string, number>();
@@ -117,7 +130,16 @@ export function diffFingerprints(expected: SchemaFingerprint, actual: SchemaFing
     const withMembers = members ? ` (with ${[...members].map(([kind, count]) => plural(count, kind)).join(', ')})` : '';
     if (side === 'actual') return `${key}: present in ${labels.actual}, absent in ${labels.expected}${withMembers}`;
     if (side === 'expected') return `${key}: present in ${labels.expected}, absent in ${labels.actual}${withMembers}`;
-    const [before, after] = excerpts(expected.objects[key] ?? '', actual.objects[key] ?? '');
+    const expectedText = expected.objects[key] ?? '';
+    const actualText = actual.objects[key] ?? '';
+    if (DEFINITION_KINDS.has(kindOf(key))) {
+      let [a, b] = [definitionLines(expectedText), definitionLines(actualText)];
+      // A long definition on one line: the window where the two start to differ.
+      if (!a.includes('\n') && !b.includes('\n')) [a, b] = excerpts(a, b);
+      const diff = unifiedDiff(a, b, { a: labels.expected, b: labels.actual });
+      return [`${key}: ${labels.expected} vs ${labels.actual}`, ...diff].join('\n');
+    }
+    const [before, after] = excerpts(expectedText, actualText);
     return `${key}: ${labels.expected} "${before}" vs ${labels.actual} "${after}"`;
   });
 }

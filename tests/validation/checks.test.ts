@@ -41,8 +41,9 @@ describe('validateDatabase', () => {
   });
 
   it('passes on a clean database, fingerprint included', async () => {
-    const expectedFingerprint = await schemaFingerprint(clean.client);
-    const results = await validateDatabase(clean.client, { ...base, expectedFingerprint, expectedLabel: 'rehearsal' });
+    const fingerprint = await schemaFingerprint(clean.client);
+    const expectedChange = { before: fingerprint, expected: { before: fingerprint, after: fingerprint } };
+    const results = await validateDatabase(clean.client, { ...base, expectedChange, expectedLabel: 'rehearsal' });
     expect(failures(results)).toEqual([]);
     expect(overallStatus(results)).toBe('pass');
     expect(results.map((result) => result.name)).toEqual([
@@ -133,15 +134,15 @@ describe('validateDatabase', () => {
     expect((await clean.client.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '0' });
   });
 
-  it('fails when the fingerprint differs, naming the difference', async () => {
+  it("fails when the database's change differs from the expected one, naming the difference", async () => {
     const { client } = await fresh();
-    const expectedFingerprint = await schemaFingerprint(client);
+    const fingerprint = await schemaFingerprint(client);
     await client.query('ALTER TABLE orders ADD COLUMN status text');
-    const results = await validateDatabase(client, { ...base, expectedFingerprint, expectedLabel: 'rehearsal' });
+    const results = await validateDatabase(client, { ...base, expectedChange: { before: fingerprint, expected: { before: fingerprint, after: fingerprint } }, expectedLabel: 'rehearsal' });
     expect(byName(results, 'schema fingerprint')).toEqual({
       name: 'schema fingerprint',
       status: 'fail',
-      detail: '1 difference from rehearsal: column public.orders.status: present in database, absent in rehearsal',
+      detail: "1 difference from the rehearsal's change: column public.orders.status: present in database, absent in rehearsal",
     });
   });
 });

@@ -183,7 +183,14 @@ describe('diffFingerprints names what changed', () => {
       'ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey, ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID',
     );
     expect(differences).toEqual([
-      'constraint public.orders.orders_user_id_fkey: before "FOREIGN KEY (user_id) REFERENCES public.users(id)" vs after "FOREIGN KEY (user_id) REFERENCES public.users(id) NOT VALID"',
+      [
+        'constraint public.orders.orders_user_id_fkey: before vs after',
+        '--- before',
+        '+++ after',
+        '@@ -1 +1 @@',
+        '-FOREIGN KEY (user_id) REFERENCES public.users(id)',
+        '+FOREIGN KEY (user_id) REFERENCES public.users(id) NOT VALID',
+      ].join('\n'),
     ]);
   });
 
@@ -213,19 +220,19 @@ describe('diffFingerprints ordering and summaries', () => {
       ['index public.a.a_pkey', 'CREATE UNIQUE INDEX a_pkey ON public.a USING btree (id)'],
       ['table public.b', 'table'],
       ['column public.b.id', 'bigint'],
-      ['function public.f()', 'returns integer language sql volatile body md5 1'],
+      ['function public.f()', 'returns integer language sql volatile\nbody:\n SELECT 1 '],
     ]);
     const actual = fingerprintOf([
       ['table public.b', 'table'],
       ['column public.b.id', 'integer'],
       ['index public.b.b_idx', 'CREATE INDEX b_idx ON public.b USING btree (id)'],
-      ['function public.f()', 'returns integer language sql volatile body md5 2'],
+      ['function public.f()', 'returns integer language sql volatile\nbody:\n SELECT 2 '],
     ]);
     expect(diffFingerprints(expected, actual)).toEqual([
       'table public.a: present in expected, absent in actual (with 2 columns, 1 index)',
       'column public.b.id: expected "bigint" vs actual "integer"',
       'index public.b.b_idx: present in actual, absent in expected',
-      'function public.f(): expected "returns integer language sql volatile body md5 1" vs actual "returns integer language sql volatile body md5 2"',
+      ['function public.f(): expected vs actual', '--- expected', '+++ actual', '@@ -1,3 +1,3 @@', ' returns integer language sql volatile', ' body:', '- SELECT 1 ', '+ SELECT 2 '].join('\n'),
     ]);
   });
 
