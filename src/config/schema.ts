@@ -24,6 +24,12 @@ const migratorSchema = z.strictObject({
   migrationsDir: z.string().default('migrations'),
   /** node-pg-migrate: its bookkeeping table. */
   migrationsTable: z.string().default('pgmigrations'),
+  /**
+   * alembic and command: the table the tool keeps its revision in, `table` or `schema.table`. Alembic's
+   * default is alembic_version; set this when env.py passes its own version_table (the proof of where
+   * the tool connects reads it). Its rows are the tool's bookkeeping, never counted as data at risk.
+   */
+  versionTable: z.string().regex(/^[^.]+(\.[^.]+)?$/, 'must be "table" or "schema.table"').optional(),
   /** command adapter: argv templates; `{target}` is replaced by the resolved revision. */
   commands: z
     .strictObject({
