@@ -18,6 +18,11 @@ const migratorSchema = z.strictObject({
   cwd: z.string().default('.'),
   /** Environment variable through which the tool receives the target database URL. */
   urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default('DATABASE_URL'),
+  /**
+   * alembic and command: the scheme of the URL in urlEnv (default postgresql). `postgresql+asyncpg`
+   * for a project whose settings pass that URL to SQLAlchemy's async engine as it is.
+   */
+  urlScheme: z.string().regex(/^postgres(ql)?(\+[a-z0-9_]+)?$/, 'must be postgresql or postgresql+<driver>, e.g. postgresql+asyncpg').optional(),
   /** The program (and leading arguments) to run: `["alembic"]`, `["python", "-m", "alembic"]`, `["npx", "node-pg-migrate"]`. */
   executable: commandTemplate.optional(),
   /** node-pg-migrate: the migrations directory, relative to `cwd`. */

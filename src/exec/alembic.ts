@@ -8,6 +8,8 @@ export interface AlembicInvocation {
   readonly executable: readonly string[];
   readonly cwd: string;
   readonly urlEnv: string;
+  /** migrator.urlScheme: the scheme of the URL in urlEnv, default postgresql. */
+  readonly urlScheme?: string | undefined;
 }
 
 function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbTarget | undefined, session: ToolSession | undefined): Promise<ProgramRun> {
@@ -16,7 +18,7 @@ function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbT
     program: program ?? 'alembic',
     args: [...leading, ...args],
     cwd: invocation.cwd,
-    env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
+    env: db && session ? toolEnvironment(db, session, invocation.urlEnv, invocation.urlScheme) : {},
     ...(session?.timeoutMs !== undefined ? { timeoutMs: session.timeoutMs } : {}),
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
     ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),

@@ -156,7 +156,7 @@ async function proveAlembic(request: TargetProofRequest, proofDb: DbTarget, sess
   let run: ProgramRun;
   let connectedTo: string[];
   try {
-    run = await alembicCurrent({ executable: migrator.executable ?? ['alembic'], cwd: migrator.cwd, urlEnv: migrator.urlEnv }, proofDb, session);
+    run = await alembicCurrent({ executable: migrator.executable ?? ['alembic'], cwd: migrator.cwd, urlEnv: migrator.urlEnv, urlScheme: migrator.urlScheme }, proofDb, session);
   } finally {
     connectedTo = await watcher.stop();
   }
@@ -176,7 +176,9 @@ function alembicRefusal(urlEnv: string, versionTable: string, proofDatabase: str
   const inProof = connectedTo.filter((where) => where.startsWith(`${proofDatabase} on `));
   const elsewhere = connectedTo.filter((where) => !inProof.includes(where));
   if (elsewhere.length > 0) return `alembic did not connect to the database orchestrate gave it: env.py ignores ${urlEnv} (it connected to ${elsewhere.join(', ')}); ${fix}`;
-  if (!run.ok) return `alembic did not connect to the database orchestrate gave it: alembic current failed (${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}); ${fix}`;
+  if (!run.ok) {
+    return `alembic current failed with the database orchestrate gave it, so where alembic connects is unproven: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`} (if its driver needs its own URL scheme, e.g. postgresql+asyncpg, set migrator.urlScheme; if env.py reads another variable, ${fix})`;
+  }
   const revision = run.stdout.trim().split(/\s+/)[0] ?? '';
   if (inProof.length > 0 || revision === '') {
     // Connected to the proof database (or to one at base) without finding the version table there.
@@ -194,7 +196,7 @@ async function proveCommand(request: TargetProofRequest, proofDb: DbTarget, sess
   if (before === undefined) {
     return { detail: 'not proven: the command adapter is checked through pg_stat_database.sessions, which needs PostgreSQL 14+', warnings: [`orchestrate could not prove that the migration command connects to the database in ${migrator.urlEnv} (PostgreSQL < 14)`] };
   }
-  const run = await runTemplate({ cwd: migrator.cwd, urlEnv: migrator.urlEnv }, current, {}, proofDb, session);
+  const run = await runTemplate({ cwd: migrator.cwd, urlEnv: migrator.urlEnv, urlScheme: migrator.urlScheme }, current, {}, proofDb, session);
   // A backend publishes its session count when it exits, a moment after the client has gone.
   const deadline = performance.now() + SESSION_COUNT_WAIT_MS;
   let after = before;

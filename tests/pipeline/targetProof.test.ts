@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schemaDump, tableContents } from '../backup/helpers.js';
 import { runCli } from '../harness/cli.js';
+import { FIXTURES } from '../harness/project.js';
 import { addRevision, IN_PRODUCTION, latestReport, runBackends, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 let current: Scenario | undefined;
@@ -17,6 +18,11 @@ const ENV_PY = (s: Scenario) => path.join(s.project.migrationsDir, 'migrations',
 function readOtherVariable(s: Scenario): void {
   const file = ENV_PY(s);
   writeFileSync(file, readFileSync(file, 'utf8').replace('os.environ["DATABASE_URL"]', 'os.environ["APP_DATABASE_URL"]'));
+}
+
+/** Replaces the project's env.py with one of the patterns of the README (tests/fixtures/env-py). */
+function useEnvPy(s: Scenario, pattern: 'asyncpg' | 'settings_object'): void {
+  copyFileSync(path.join(FIXTURES, 'env-py', `${pattern}.py`), ENV_PY(s));
 }
 
 /** Independent of the code under test: pg_dump --schema-only and per-table content checksums. */
@@ -109,6 +115,33 @@ describe('the tool must connect where orchestrate points it', () => {
     const configured = await scenarioCli(s, {}, { versionTable: 'schema_history' })('upgrade', '--yes');
     expect(configured.exitCode, configured.stdout + configured.stderr).toBe(0);
     expect((await s.db.query<{ version_num: string }>('SELECT version_num FROM schema_history'))[0]?.version_num).toBe('004_add_nickname');
+  });
+});
+
+describe('env.py patterns of the README', () => {
+  it('async (asyncpg, async_engine_from_config + run_sync) with PGAPPNAME and PGOPTIONS handed over: proven, no warning, migrated', async () => {
+    const s = await withNewMigration();
+    useEnvPy(s, 'asyncpg');
+    const result = await s.cli('upgrade', '--yes');
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(latestReport(s.project).details.toolTarget).toEqual({ detail: expect.stringContaining('alembic connected to the database given in DATABASE_URL'), warnings: [] });
+    expect((await s.db.query<{ version_num: string }>('SELECT version_num FROM alembic_version'))[0]?.version_num).toBe('004_add_nickname');
+  });
+
+  it('a settings object that uses the URL as it is: refused without migrator.urlScheme; with it, proven, and warned that asyncpg dropped application_name and lock_timeout', async () => {
+    const s = await withNewMigration();
+    useEnvPy(s, 'settings_object');
+    const before = await oracle(s.db.name);
+    const plain = await s.cli('upgrade', '--yes');
+    // postgresql:// makes SQLAlchemy load a sync driver, which the async engine refuses (already in preflight's alembic current).
+    expect(plain.exitCode, plain.stdout + plain.stderr).toBe(3);
+    expect(await oracle(s.db.name)).toEqual(before);
+
+    const withScheme = await scenarioCli(s, {}, { urlScheme: 'postgresql+asyncpg' })('upgrade', '--yes');
+    expect(withScheme.exitCode, withScheme.stdout + withScheme.stderr).toBe(0);
+    const { warnings } = latestReport(s.project).details.toolTarget as { warnings: string[] };
+    expect(warnings).toEqual([expect.stringContaining("do not carry orchestrate's application_name"), expect.stringContaining('not pipeline.lockTimeoutMs (5000 ms)')]);
+    expect(withScheme.stderr + withScheme.stdout).toContain("do not carry orchestrate's application_name");
   });
 });
 
