@@ -50,7 +50,7 @@ export interface TargetProof {
   readonly warnings: readonly string[];
 }
 
-/** Sessions of a counter-check this long after the tool exits are still published (PostgreSQL 14+). */
+/** A backend publishes its session count as it exits, a moment after the client has gone: wait this long for it. */
 const SESSION_COUNT_WAIT_MS = 3000;
 const WATCH_INTERVAL_MS = 5;
 
@@ -197,7 +197,6 @@ async function proveCommand(request: TargetProofRequest, proofDb: DbTarget, sess
     return { detail: 'not proven: the command adapter is checked through pg_stat_database.sessions, which needs PostgreSQL 14+', warnings: [`orchestrate could not prove that the migration command connects to the database in ${migrator.urlEnv} (PostgreSQL < 14)`] };
   }
   const run = await runTemplate({ cwd: migrator.cwd, urlEnv: migrator.urlEnv, urlScheme: migrator.urlScheme }, current, {}, proofDb, session);
-  // A backend publishes its session count when it exits, a moment after the client has gone.
   const deadline = performance.now() + SESSION_COUNT_WAIT_MS;
   let after = before;
   while (after <= before && performance.now() < deadline) {
@@ -233,9 +232,9 @@ export async function proveToolTarget(request: TargetProofRequest): Promise<Targ
   try {
     await withClient(request.server, request.inspectName, (client) => client.query(`CREATE DATABASE ${quoteIdent(proofDb.database)} TEMPLATE template0`));
   } catch (error) {
-    throw new RefusedError(`cannot prove where the migration tool connects: creating the proof database on ${describeTarget(request.server)} failed: ${errorMessage(error)}`, {
-      hint: 'the role needs CREATEDB there (as for the rehearsal), or set rehearsal.scratchUrl to a server where it may create databases',
-    });
+    throw new RefusedError(
+      `cannot prove where the migration tool connects: creating the proof database on ${describeTarget(request.server)} failed (${errorMessage(error)}); the role needs CREATEDB there, as for the rehearsal, or set rehearsal.scratchUrl to a server where it may create databases`,
+    );
   }
   try {
     const watch = sameServer(request.server, request.target) ? [request.server] : [request.server, request.target];

@@ -5,7 +5,7 @@ import type { Settings } from '../../src/config/settings.js';
 import { parseDatabaseUrl } from '../../src/db/target.js';
 import { RefusedError } from '../../src/errors.js';
 import { proveToolTarget } from '../../src/pipeline/targetProof.js';
-import { createTestDatabase, databaseExists, type TestDatabase } from '../harness/db.js';
+import { createTestDatabase, databaseExists, withAdmin, type TestDatabase } from '../harness/db.js';
 
 let production: TestDatabase | undefined;
 afterEach(async () => {
@@ -38,5 +38,25 @@ describe('the command adapter: proven by the session it opens in the proof datab
     await expect(refusal).rejects.toBeInstanceOf(RefusedError);
     await expect(refusal).rejects.toThrow(/did not connect to the database orchestrate gave it: it ignores DATABASE_URL \(no session opened in the proof database\)/);
     expect(await databaseExists(`${production.name}_proof_c0ffee01`)).toBe(false);
+  });
+});
+
+describe('without CREATEDB', () => {
+  it('the proof cannot run: refused (exit 3) with the reason and the two ways out, nothing created', async () => {
+    production = await createTestDatabase('cmdproof');
+    const role = `noproof_${production.name}`;
+    await withAdmin((client) => client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`));
+    try {
+      const url = new URL(production.url);
+      url.username = role;
+      url.password = 'pw';
+      const target = parseDatabaseUrl(url.toString());
+      const refusal = proveToolTarget({ migrator: commandMigrator('$DATABASE_URL'), server: target, target, runId: 'c0ffee02', applicationName: 'orchestrate/c0ffee02', inspectName: 'orchestrate/c0ffee02/inspect', lockTimeoutMs: 5000, timeoutMs: 30_000 });
+      await expect(refusal).rejects.toBeInstanceOf(RefusedError);
+      await expect(refusal).rejects.toThrow(/creating the proof database .* failed \(permission denied to create database\); the role needs CREATEDB there, as for the rehearsal, or set rehearsal\.scratchUrl/);
+      expect(await databaseExists(`${production.name}_proof_c0ffee02`)).toBe(false);
+    } finally {
+      await withAdmin((client) => client.query(`DROP ROLE ${role}`));
+    }
   });
 });
