@@ -37,6 +37,15 @@ async function withNewMigration(): Promise<Scenario> {
 }
 
 describe('wording', () => {
+  it('a refusal whose reason ends a sentence gets one full stop before "Production was not touched."', async () => {
+    const s = (current = await scenario({ env: 'production' }));
+    addRevision(s.project, '004_add_nickname', '003_add_order_status', sql('ALTER TABLE users ADD COLUMN nickname text'), sql('ALTER TABLE users DROP COLUMN nickname'));
+    const result = await s.cli('upgrade');
+    expect(result.exitCode, result.stdout + result.stderr).toBe(3);
+    expect(result.stdout).toContain('003_add_order_status -> 004_add_nickname. Production was not touched.');
+    expect(result.stdout).not.toContain('..');
+  });
+
   it('a failed migration is named by its database, not "production", outside production', async () => {
     const s = (current = await scenario());
     addRevision(s.project, '004_fails', '003_add_order_status', sql(`DO $$ BEGIN IF ${IN_PRODUCTION} THEN RAISE EXCEPTION 'boom'; END IF; END $$`), 'pass');
