@@ -2,7 +2,8 @@
 # Installs what orchestrate, its demo and its tests need and a fresh machine may lack, then builds.
 # Idempotent: each step checks first, so a second run takes seconds.
 #   - PostgreSQL server and client binaries (Debian packages) when absent
-#   - a Python venv in .venv with Alembic and psycopg2 (the demo's and the tests' migration tool)
+#   - a Python venv in .venv with Alembic and psycopg2 (the demo's and the tests' migration tool), and
+#     asyncpg with greenlet (the tests' async env.py, as FastAPI projects write it)
 #   - node modules (npm ci) and the TypeScript build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +33,11 @@ have_server() {
 if ! have_server; then apt_install postgresql; fi
 if ! command -v pg_dump >/dev/null 2>&1 || ! command -v pg_restore >/dev/null 2>&1; then apt_install postgresql-client; fi
 
-if [ ! -x .venv/bin/alembic ] || ! .venv/bin/python -c 'import psycopg2' >/dev/null 2>&1; then
+if [ ! -x .venv/bin/alembic ] || ! .venv/bin/python -c 'import psycopg2, asyncpg, greenlet' >/dev/null 2>&1; then
   if ! command -v python3 >/dev/null 2>&1; then apt_install python3 python3-venv; fi
   if ! python3 -m venv .venv >/dev/null 2>&1; then apt_install python3-venv; rm -rf .venv; python3 -m venv .venv; fi
-  say "installing alembic and psycopg2-binary into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check --retries 0 alembic psycopg2-binary
+  say "installing alembic, psycopg2-binary, asyncpg and greenlet into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check --retries 0 alembic psycopg2-binary asyncpg greenlet
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

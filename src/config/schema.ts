@@ -51,12 +51,23 @@ const migratorSchema = z.strictObject({
   cwd: z.string().default('.'),
   /** Environment variable through which the tool receives the target database URL. */
   urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default('DATABASE_URL'),
+  /**
+   * alembic and command: the scheme of the URL in urlEnv (default postgresql). `postgresql+asyncpg`
+   * for a project whose settings pass that URL to SQLAlchemy's async engine as it is.
+   */
+  urlScheme: z.string().regex(/^postgres(ql)?(\+[a-z0-9_]+)?$/, 'must be postgresql or postgresql+<driver>, e.g. postgresql+asyncpg').optional(),
   /** The program (and leading arguments) to run: `["alembic"]`, `["python", "-m", "alembic"]`, `["npx", "node-pg-migrate"]`. */
   executable: commandTemplate.optional(),
   /** node-pg-migrate: the migrations directory, relative to `cwd`. */
   migrationsDir: z.string().default('migrations'),
   /** node-pg-migrate: its bookkeeping table. */
   migrationsTable: z.string().default('pgmigrations'),
+  /**
+   * alembic and command: the table the tool keeps its revision in, `table` or `schema.table`. Alembic's
+   * default is alembic_version; set this when env.py passes its own version_table (the proof of where
+   * the tool connects reads it). Its rows are the tool's bookkeeping, never counted as data at risk.
+   */
+  versionTable: z.string().regex(/^[^.]+(\.[^.]+)?$/, 'must be "table" or "schema.table"').optional(),
   /** command adapter: argv templates; `{target}` is replaced by the resolved revision. */
   commands: z
     .strictObject({

@@ -8,6 +8,8 @@ export interface AlembicInvocation {
   readonly executable: readonly string[];
   readonly cwd: string;
   readonly urlEnv: string;
+  /** migrator.urlScheme: the scheme of the URL in urlEnv, default postgresql. */
+  readonly urlScheme?: string | undefined;
 }
 
 /**
@@ -23,7 +25,7 @@ function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbT
     args: [...leading, ...args],
     cwd: invocation.cwd,
     // A read queued behind a migration's lock gives up with the server's own error, which names the statement and table.
-    env: db && session ? toolEnvironment(db, call === 'read' ? { ...session, lockTimeoutMs: session.lockTimeoutMs ?? READ_ONLY_LOCK_TIMEOUT_MS } : session, invocation.urlEnv) : {},
+    env: db && session ? toolEnvironment(db, call === 'read' ? { ...session, lockTimeoutMs: session.lockTimeoutMs ?? READ_ONLY_LOCK_TIMEOUT_MS } : session, invocation.urlEnv, invocation.urlScheme) : {},
     timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
     ...(call === 'migration' ? { capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } } : {}),
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),

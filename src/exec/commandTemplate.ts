@@ -6,6 +6,8 @@ import { toolEnvironment } from './toolEnv.js';
 export interface CommandInvocation {
   readonly cwd: string;
   readonly urlEnv: string;
+  /** migrator.urlScheme: the scheme of the URL in urlEnv, default postgresql. */
+  readonly urlScheme?: string | undefined;
 }
 
 /**
@@ -24,7 +26,7 @@ export function runTemplate(
     program: program ?? '',
     args,
     cwd: invocation.cwd,
-    env: db && session ? toolEnvironment(db, session, invocation.urlEnv) : {},
+    env: db && session ? toolEnvironment(db, session, invocation.urlEnv, invocation.urlScheme) : {},
     timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
     ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
     ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),

@@ -10,7 +10,7 @@ import type { Migrator } from './types.js';
 export function createMigrator(config: Settings['migrator']): Migrator {
   switch (config.tool) {
     case 'alembic':
-      return new AlembicMigrator({ executable: config.executable ?? ['alembic'], cwd: config.cwd, urlEnv: config.urlEnv });
+      return new AlembicMigrator({ executable: config.executable ?? ['alembic'], cwd: config.cwd, urlEnv: config.urlEnv, urlScheme: config.urlScheme });
     case 'node-pg-migrate':
       return new NodePgMigrateMigrator({
         executable: config.executable,
@@ -21,7 +21,7 @@ export function createMigrator(config: Settings['migrator']): Migrator {
       });
     case 'command':
       if (!config.commands) throw new UsageError('migrator.tool is "command" but migrator.commands is not configured');
-      return new CommandMigrator({ cwd: config.cwd, urlEnv: config.urlEnv }, config.commands);
+      return new CommandMigrator({ cwd: config.cwd, urlEnv: config.urlEnv, urlScheme: config.urlScheme }, config.commands);
   }
 }
 

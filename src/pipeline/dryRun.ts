@@ -55,6 +55,7 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
   const { pipeline } = context.settings;
   const what: Record<string, string> = {
     preflight: 'connectivity, versions, pending migrations, sessions that would block DDL',
+    'tool target': `prove the migration tool connects to the database given in ${context.settings.migrator.urlEnv}: its read-only current against a throwaway proof database (exit 3 if it connects elsewhere)`,
     lock: 'session advisory lock on a dedicated connection (pg_try_advisory_lock, polled); "before" snapshot',
     backup: backup && 'estimatedBytes' in backup ? `pg_dump (${context.settings.backup.format}) of ~${mib(backup.estimatedBytes)} into ${context.settings.backupDir} (${mib(backup.freeBytes)} free), then verified` : 'pg_dump, then verified',
     rehearsal: 'restore the backup into a scratch database, run the same migration there, validate, trace locks and rewrites; drop the scratch database',

@@ -9,6 +9,7 @@ import { recoverBeforeRun } from './recovery.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
 import { judgeMeasurements } from './safety.js';
+import { proveToolTargetStep } from './targetProof.js';
 import { rollBack } from './rollback.js';
 import { runSteps, type Step, type UndoResult } from './runner.js';
 import type { RunStatus } from './journal.js';
@@ -60,6 +61,7 @@ export function migrationSteps(options: MigrationRunOptions): Step<MigrationRunS
       failureCode: ExitCode.Refused,
       cleanup: releaseLock,
     },
+    { name: 'tool target', run: proveToolTargetStep, failureCode: ExitCode.Refused },
     { name: 'lock', run: lockAndSnapshot, failureCode: ExitCode.Refused, cleanup: releaseLock },
     { name: 'backup', run: backUp, failureCode: ExitCode.Refused, skipWhen: () => (options.skipBackup ? 'skipped by --skip-backup' : undefined) },
     {
@@ -88,7 +90,8 @@ function summarise(state: MigrationRunState, exitCode: ExitCode, failedStep: str
     if (stoppedEarly || !plan || plan.migrations.length === 0) return `up to date at ${plan?.from ?? 'base'}: nothing to do`;
     return `${state.options.direction === 'upgrade' ? 'upgraded' : 'downgraded'} ${plan.from ?? 'base'} -> ${plan.to ?? 'base'} (${plan.migrations.length} migration${plan.migrations.length === 1 ? '' : 's'}), validated`;
   }
-  const reason = `${failedStep ?? 'run'} failed: ${errorMessage(error)}`;
+  // Messages may end in a full stop of their own: one sentence end, never "..".
+  const reason = `${failedStep ?? 'run'} failed: ${errorMessage(error).replace(/\.+$/, '')}`;
   if (undoDetail) return `${reason}. ${undoDetail}`;
   return exitCode === ExitCode.RehearsalFailed || exitCode === ExitCode.Refused || exitCode === ExitCode.Locked || exitCode === ExitCode.Usage
     ? `${reason}. Production was not touched.`

@@ -73,13 +73,15 @@ export async function migrateProduction(state: MigrationRunState): Promise<StepR
 
   const stopped = await stopToolBackends(target, state.names.tool, state.names.inspect);
   state.recorder.detail('stoppedBackends', stopped);
+  // Named by its database, not "production": the env may be staging or development.
+  const on = `on ${target.database}`;
   const why = run.timedOut
-    ? `timed out after ${pipeline.timeoutSeconds} s (tool stopped, ${stopped.cancelled.length} server backends cancelled, ${stopped.terminated.length} terminated)`
+    ? `timed out after ${pipeline.timeoutSeconds} s ${on} (tool stopped, ${stopped.cancelled.length} server backends cancelled, ${stopped.terminated.length} terminated)`
     : run.cancelled
-      ? 'was interrupted'
-      : `failed: ${failureSummary(run.stderr || run.stdout)}${lockFailureNote(retried, state.preflightChecks)}`;
+      ? `was interrupted ${on}`
+      : `failed ${on}: ${failureSummary(run.stderr || run.stdout)}${lockFailureNote(retried, state.preflightChecks)}`;
   // NeedsHuman unless the undo (rollback) that follows verifies: its verdict decides the exit code.
-  throw new ToolError(`the production migration ${why}`, run.stderr, ExitCode.NeedsHuman);
+  throw new ToolError(`the migration ${why}`, run.stderr, ExitCode.NeedsHuman);
 }
 
 /** Production was changed and does not validate: a human is needed unless the rollback verifies. */

@@ -6,6 +6,7 @@ import { preflight } from './preflight.js';
 import { withPrivateBackups } from './privateBackups.js';
 import { RunRecorder } from './recorder.js';
 import { dropScratch, rehearse } from './rehearsal.js';
+import { proveToolTargetStep } from './targetProof.js';
 import { newRunState, type MigrationRunOptions, type RehearsalRecord } from './state.js';
 
 export interface RehearsalFindings {
@@ -26,6 +27,7 @@ export async function rehearseForFindings(context: RunContext, targetSpec: strin
     try {
       await preflight(state);
       if (!state.plan || state.plan.migrations.length === 0) return undefined;
+      await proveToolTargetStep(state);
       state.backup = await createBackup(privateContext, state.target, { reason: 'manual', revision: state.plan.from });
       await rehearse(state);
       return state.rehearsal;

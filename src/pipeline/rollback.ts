@@ -2,6 +2,7 @@ import { replaceDatabase } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { ExitCode, errorMessage } from '../errors.js';
 import { failureSummary, type ProgramRun } from '../exec/process.js';
+import { withoutToolTables } from '../migrators/versionTables.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import { activityDelta, tableActivity, type TableActivity } from '../validation/data.js';
 import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
@@ -106,7 +107,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     return finish(state, record, ExitCode.NeedsHuman, `rollback failed and there is no backup (--skip-backup): ${record.attempts.join('; ')}`);
   }
 
-  const dataLossWindow = await withClient(target, state.names.inspect, async (client) => activityDelta(before.activity, await tableActivity(client)));
+  const dataLossWindow = await withClient(target, state.names.inspect, async (client) => withoutToolTables(activityDelta(before.activity, await tableActivity(client)), context.settings.migrator));
   record.dataLossWindow = dataLossWindow;
   // "At least": sessions publish their write counters up to ~10 s late (docs/validation.md).
   const lost = totalRows(dataLossWindow);

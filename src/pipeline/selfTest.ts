@@ -10,6 +10,7 @@ import { validateDatabase } from '../validation/checks.js';
 import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
 import { withPrivateBackups } from './privateBackups.js';
 import { scratchDatabaseName } from './rehearsal.js';
+import { proveToolTarget } from './targetProof.js';
 import { runTool } from './toolStep.js';
 import type { Direction } from './state.js';
 
@@ -86,6 +87,11 @@ export async function selfTest(context: RunContext, targetSpec: string): Promise
 
   let failure: string | undefined;
   try {
+    await stage('tool target', async () => {
+      const proof = await proveToolTarget({ migrator: context.settings.migrator, server: target, target, runId: context.runId, applicationName: toolName, inspectName: inspect, lockTimeoutMs: pipeline.lockTimeoutMs, timeoutMs: session.timeoutMs });
+      for (const warning of proof.warnings) context.logger.warn(warning);
+      return proof.detail;
+    });
     await stage('copy', () =>
       withPrivateBackups(context, async (dumpContext) => {
         const manifest = await createBackup(dumpContext, target, { reason: 'manual', revision: state.current });

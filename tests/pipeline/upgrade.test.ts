@@ -28,6 +28,7 @@ describe('upgrade: success path', () => {
     expect(report.outcome).toBe('succeeded');
     expect(report.steps.map((step) => [step.name, step.status])).toEqual([
       ['preflight', 'succeeded'],
+      ['tool target', 'succeeded'],
       ['lock', 'succeeded'],
       ['backup', 'succeeded'],
       ['rehearsal', 'succeeded'],
