@@ -24,7 +24,7 @@ export function renderRunSummary(result: MigrationRunResult): string {
   const { report } = result;
   const row = EXIT_CODES[result.exitCode];
   const rollback = report.details.rollback as { nextCommand?: string } | undefined;
-  const headline = result.exitCode === ExitCode.NeedsHuman ? 'NEEDS A HUMAN' : result.exitCode === ExitCode.Success ? 'succeeded' : row.meaning;
+  const headline = result.exitCode === ExitCode.NeedsHuman ? 'NEEDS A HUMAN' : result.exitCode === ExitCode.Success ? 'succeeded' : row.meaning.split(';')[0];
   const lines = [
     `${headline} (exit ${result.exitCode}, ${formatDuration(report.durationMs)}): ${result.message}`,
     `production: ${productionState(result)}`,

@@ -16,8 +16,10 @@ describe('the terminal when it is not a TTY (CI, deploy.sh, cron)', () => {
     const result = await s.cli('upgrade', '--yes');
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(CONTROL);
-    expect(result.stderr.split('\n').filter(Boolean).map((line) => line.split(/\s+/).slice(0, 2).join(' '))).toEqual([
+    // Step names fill 13 columns, then the status.
+    expect(result.stderr.split('\n').filter(Boolean).map((line) => `${line.slice(0, 13).trim()} ${line.slice(14).split(/\s+/)[0] ?? ''}`)).toEqual([
       'preflight ok',
+      'tool target ok',
       'lock ok',
       'backup ok',
       'rehearsal ok',
@@ -31,7 +33,7 @@ describe('the terminal when it is not a TTY (CI, deploy.sh, cron)', () => {
     expect(summary[2]).toMatch(/^report: .*\.md$/);
   });
 
-  it('a rollback: the summary says so, what production is now, and no next command (nothing for a human to do)', async () => {
+  it('a rollback: the summary says so in the words of the exit-code table, what production is now, and no next command (nothing for a human to do)', async () => {
     const s = (current = await scenario());
     addRevision(s.project, '004_add_nickname', '003_add_order_status', sql('ALTER TABLE users ADD COLUMN nickname text'), sql('ALTER TABLE users DROP COLUMN nickname'));
     addRevision(s.project, '005_fails_in_production', '004_add_nickname', sql(`DO $$ BEGIN IF ${IN_PRODUCTION} THEN RAISE EXCEPTION 'boom in production'; END IF; END $$`), 'pass');
@@ -40,7 +42,7 @@ describe('the terminal when it is not a TTY (CI, deploy.sh, cron)', () => {
     expect(result.stderr).not.toMatch(CONTROL);
     expect(result.stderr).toMatch(/^migrate\s+FAILED\s+.*boom in production/m);
     expect(result.stderr).toMatch(/^undo migrate\s+ok\s+/m);
-    expect(result.stdout).toMatch(/^failed and rolled back \(exit 6, .*\): migrate failed: .*boom in production/m);
+    expect(result.stdout).toMatch(/^production step failed and was rolled back \(exit 6, .*\): migrate failed: .*boom in production/m);
     expect(result.stdout).toMatch(/^production: .* at revision 003_add_order_status, verified equal to before the run$/m);
     expect(result.stdout).not.toMatch(/^next:/m);
   });
