@@ -53,10 +53,14 @@ describe('redaction cost', () => {
   };
   for (const [name, text] of Object.entries(shapes)) {
     it(`redacts 1 MB of ${name} in under 50 ms`, () => {
-      redact(text.slice(0, 1000));
-      const started = performance.now();
-      redact(text);
-      expect(performance.now() - started).toBeLessThan(50);
+      // The best of three: a shared machine's scheduler can stall any one run, never all three
+      // (a quadratic pattern takes minutes here, every time).
+      const times = [0, 1, 2].map(() => {
+        const started = performance.now();
+        redact(text);
+        return performance.now() - started;
+      });
+      expect(Math.min(...times)).toBeLessThan(50);
     });
   }
 });
