@@ -69,7 +69,8 @@ export function connectionError(target: DbTarget, error: unknown): Error {
     default:
       if (code !== undefined && UNREACHABLE.has(code)) return new RefusedError(`cannot connect to ${where}: server unreachable (${code})`, { cause: error });
       if (code !== undefined && UNTRUSTED_CERTIFICATE.test(code)) {
-        const anchor = target.params.sslrootcert ? `sslrootcert ${target.params.sslrootcert}` : "the system's CAs";
+        const rootCert = target.params.sslrootcert;
+        const anchor = rootCert && rootCert !== 'system' ? `sslrootcert ${rootCert}` : "the system's CAs";
         return new RefusedError(`cannot connect to ${where}: the server's certificate is not trusted by ${anchor} (sslmode=${mode}): ${message}`, { cause: error });
       }
       return new RefusedError(`cannot connect to ${where}: ${redact(message)}`, { cause: error });

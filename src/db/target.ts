@@ -1,5 +1,7 @@
 import { parse } from 'pg-connection-string';
 import type { ClientConfig } from 'pg';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { UsageError, errorMessage } from '../errors.js';
 import { redactUnparsableUrl, registerSecret } from '../util/redact.js';
@@ -44,17 +46,18 @@ export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: No
   if (!/^postgres(ql)?:\/\//i.test(url)) {
     throw new UsageError(`database URL must start with postgresql:// (got "${redactUnparsableUrl(url)}")`);
   }
+  const { withoutTls, query } = splitQuery(url);
   let parsed: ReturnType<typeof parse>;
   try {
-    // libpq semantics: without this flag pg-connection-string treats require and verify-ca as verify-full and warns on stderr.
-    parsed = parse(url, { useLibpqCompat: true });
+    // The TLS parameters are left out here and applied by tlsOptions once the environment and libpq's
+    // defaults are known; useLibpqCompat keeps pg-connection-string from warning on stderr regardless.
+    parsed = parse(withoutTls, { useLibpqCompat: true });
   } catch (error) {
     throw urlError(url, error);
   }
   // Registered before any message can quote the URL: a password holding `@` defeats the URI pattern.
   registerSecret(parsed.password);
-  const params: Record<string, string> = {};
-  for (const name of queryParameterNames(url)) {
+  for (const name of query.keys()) {
     if (name === 'options') {
       throw new UsageError('database URL parameter "options" is refused: orchestrate sets the session options itself (lock_timeout, statement_timeout); use pipeline.lockTimeoutMs');
     }
@@ -62,14 +65,16 @@ export function parseDatabaseUrl(url: string, fallbackPassword?: string, env: No
       throw new UsageError(`database URL parameter "${name}" is not supported (supported: ${URL_PARAMETERS.join(', ')})`);
     }
   }
+  const params: Record<string, string> = {};
   for (const key of Object.keys(PARAM_ENV)) {
-    const value = (parsed as Record<string, unknown>)[key];
-    if (typeof value === 'string' && value !== '') params[key] = value;
+    const value = query.get(key);
+    if (value) params[key] = value;
   }
   for (const key of TLS_PARAMS) {
     const fromEnv = env[PARAM_ENV[key] ?? ''];
     if (params[key] === undefined && fromEnv) params[key] = fromEnv;
   }
+  applyLibpqTlsDefaults(params, env);
   checkConnectionParams(params);
   const database = parsed.database ?? undefined;
   if (!database) throw new UsageError(`database URL "${redactUnparsableUrl(url)}" names no database`);
@@ -102,13 +107,33 @@ function urlError(url: string, error: unknown): UsageError {
   return new UsageError(`cannot parse database URL "${redactUnparsableUrl(url)}"`, { cause: error });
 }
 
-/** The names in a URL's query string; called after the URL parsed, so the first `?` before any `#` starts the query. */
-function queryParameterNames(url: string): string[] {
+/**
+ * The URL's query parameters, and the URL without its TLS ones. The first `?` before any `#` starts the
+ * query; in a URL where it does not (a password holding `?`), parse fails on what is left and says so.
+ */
+function splitQuery(url: string): { withoutTls: string; query: URLSearchParams } {
   const hash = url.indexOf('#');
+  const fragment = hash >= 0 ? url.slice(hash) : '';
   const withoutFragment = hash >= 0 ? url.slice(0, hash) : url;
   const question = withoutFragment.indexOf('?');
-  if (question < 0) return [];
-  return [...new URLSearchParams(withoutFragment.slice(question + 1)).keys()];
+  if (question < 0) return { withoutTls: url, query: new URLSearchParams() };
+  const query = new URLSearchParams(withoutFragment.slice(question + 1));
+  const rest = new URLSearchParams([...query].filter(([name]) => !(TLS_PARAMS as readonly string[]).includes(name)));
+  return { withoutTls: `${withoutFragment.slice(0, question)}${rest.size > 0 ? `?${rest.toString()}` : ''}${fragment}`, query };
+}
+
+/** `sslrootcert=system`: the operating system's CAs (libpq 16+), for servers with publicly signed certificates. */
+const SYSTEM_ROOT_CERT = 'system';
+
+/**
+ * libpq's defaults for what the URL and environment leave open, so that orchestrate and the tools decide
+ * alike: the root certificate is ~/.postgresql/root.crt when that file exists, and sslrootcert=system
+ * implies sslmode=verify-full.
+ */
+function applyLibpqTlsDefaults(params: Record<string, string>, env: NodeJS.ProcessEnv): void {
+  const defaultRootCert = env.HOME ? path.join(env.HOME, '.postgresql', 'root.crt') : undefined;
+  if (params.sslrootcert === undefined && defaultRootCert !== undefined && existsSync(defaultRootCert)) params.sslrootcert = defaultRootCert;
+  if (params.sslrootcert === SYSTEM_ROOT_CERT && params.sslmode === undefined) params.sslmode = 'verify-full';
 }
 
 function checkConnectionParams(params: Readonly<Record<string, string>>): void {
@@ -116,8 +141,12 @@ function checkConnectionParams(params: Readonly<Record<string, string>>): void {
   if (mode !== undefined && !(SSL_MODES as readonly string[]).includes(mode)) {
     throw new UsageError(`sslmode "${mode}" is not one of ${SSL_MODES.join(', ')}`);
   }
-  if (mode === 'verify-ca' && params.sslrootcert === undefined) {
-    throw new UsageError('sslmode=verify-ca needs sslrootcert=FILE, the CA that signed the server certificate (or use sslmode=verify-full)');
+  if ((mode === 'verify-ca' || mode === 'verify-full') && params.sslrootcert === undefined) {
+    // libpq, and so pg_dump and the tool, would fail the same way: say so before anything starts.
+    throw new UsageError(`sslmode=${mode} needs sslrootcert=FILE, the CA that signed the server certificate, or sslrootcert=system for publicly signed ones (libpq looks for ~/.postgresql/root.crt, which does not exist)`);
+  }
+  if (params.sslrootcert === SYSTEM_ROOT_CERT && mode !== 'verify-full') {
+    throw new UsageError(`sslrootcert=system needs sslmode=verify-full (libpq refuses a weaker sslmode "${mode ?? 'prefer'}" with it)`);
   }
   const timeout = params.connect_timeout;
   if (timeout !== undefined) {
@@ -203,7 +232,8 @@ export function tlsOptions(target: DbTarget, mode: SslMode = sslMode(target)): T
   const query = new URLSearchParams({ sslmode: mode === 'allow' ? 'prefer' : mode });
   for (const key of TLS_PARAMS) {
     const value = target.params[key];
-    if (key !== 'sslmode' && value !== undefined) query.set(key, value);
+    // Without a ca, Node verifies against its own CA store: what sslrootcert=system asks for.
+    if (key !== 'sslmode' && value !== undefined && !(key === 'sslrootcert' && value === SYSTEM_ROOT_CERT)) query.set(key, value);
   }
   let ssl: unknown;
   try {

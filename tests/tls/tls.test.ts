@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -164,6 +164,22 @@ describe('sslmode against a server with TLS on', () => {
     const without = await cli(tlsUrl('localhost', { sslmode: 'verify-full', sslrootcert: cert('ca.crt') }, CERT_DATABASE), 'current');
     expect(without.exitCode).toBe(2);
     expectOneLine(without, /connection requires a valid client certificate/);
+  });
+
+  it("libpq's default root certificate, ~/.postgresql/root.crt, serves orchestrate and the tool alike", async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'orchestrate-home-'));
+    mkdirSync(path.join(home, '.postgresql'));
+    copyFileSync(cert('ca.crt'), path.join(home, '.postgresql', 'root.crt'));
+    const project = makeProject('alembic-project');
+    const result = await runCli(['current'], { cwd: project.dir, env: { DATABASE_URL: tlsUrl('localhost', { sslmode: 'verify-full' }), HOME: home } });
+    expect(result.exitCode, result.stderr).toBe(0);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("sslrootcert=system trusts the system's CAs only: a privately signed certificate is refused (exit 3)", async () => {
+    const result = await cli(tlsUrl('localhost', { sslrootcert: 'system' }), 'current');
+    expect(result.exitCode).toBe(3);
+    expectOneLine(result, /certificate is not trusted by the system's CAs \(sslmode=verify-full\)/);
   });
 
   it('a missing sslrootcert file is a configuration error (exit 2), in one line', async () => {

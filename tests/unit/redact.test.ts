@@ -53,9 +53,9 @@ describe('redaction cost', () => {
   };
   for (const [name, text] of Object.entries(shapes)) {
     it(`redacts 1 MB of ${name} in under 50 ms`, () => {
-      redact(text.slice(0, 1000));
-      // Best of five: a busy machine can stall any one run, never all five; a quadratic pattern takes minutes.
-      const times = Array.from({ length: 5 }, () => {
+      // The best of three: a shared machine's scheduler can stall any one run, never all three
+      // (a quadratic pattern takes minutes here, every time).
+      const times = [0, 1, 2].map(() => {
         const started = performance.now();
         redact(text);
         return performance.now() - started;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,26 @@ describe('sslmode, as libpq reads it', () => {
       expect(attempt && attempt.rejectUnauthorized, mode).not.toBe(false);
       expect(attempt && attempt.checkServerIdentity, mode).toBeTypeOf('function');
     }
+  });
+
+  it("applies libpq's defaults: ~/.postgresql/root.crt when it exists, verify-full with sslrootcert=system", () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'orchestrate-home-'));
+    expect(() => target('?sslmode=verify-full', { HOME: home })).toThrow(/sslmode=verify-full needs sslrootcert=FILE/);
+    mkdirSync(path.join(home, '.postgresql'));
+    writeFileSync(path.join(home, '.postgresql', 'root.crt'), readFileSync(rootCert));
+    const withDefault = target('?sslmode=verify-full', { HOME: home });
+    expect(withDefault.params.sslrootcert).toBe(path.join(home, '.postgresql', 'root.crt'));
+    expect(tlsAttempts(withDefault)[0]).toMatchObject({ ca: expect.stringContaining('BEGIN CERTIFICATE') });
+
+    const system = target('?sslrootcert=system');
+    expect(system.params.sslmode).toBe('verify-full');
+    const [attempt] = tlsAttempts(system);
+    expect(attempt).toEqual({});
+    expect(() => target('?sslrootcert=system&sslmode=require')).toThrow(/sslrootcert=system needs sslmode=verify-full/);
+  });
+
+  it('combines the URL with the environment before judging: verify-ca in the URL, its CA in PGSSLROOTCERT', () => {
+    expect(target('?sslmode=verify-ca', { PGSSLROOTCERT: rootCert }).params).toEqual({ sslmode: 'verify-ca', sslrootcert: rootCert });
   });
 
   it('never uses TLS over a Unix socket', () => {
