@@ -23,16 +23,8 @@ function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbT
   });
 }
 
-export const alembicHistory = (invocation: AlembicInvocation) => alembic(invocation, ['history'], undefined, undefined);
-export const alembicHeads = (invocation: AlembicInvocation) => alembic(invocation, ['heads'], undefined, undefined);
 export const alembicCurrent = (invocation: AlembicInvocation, db: DbTarget, session: ToolSession) => alembic(invocation, ['current'], db, session);
 export const alembicUpgrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
   alembic(invocation, ['upgrade', target], db, session);
 export const alembicDowngrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
   alembic(invocation, ['downgrade', target], db, session);
-/** Offline mode: renders the SQL of `from:to` without connecting. */
-export const alembicUpgradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
-  alembic(invocation, ['upgrade', range, '--sql'], db, session);
-/** Offline mode for a downgrade: renders the SQL of `from:to` (Alembic needs both ends named). */
-export const alembicDowngradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
-  alembic(invocation, ['downgrade', range, '--sql'], db, session);

@@ -1,4 +1,4 @@
-import { analyzeDowngrade, blockingFindings, describeChange, enforcePolicy, judgeRehearsal, lintMigrations, type LintFinding } from '../lint/index.js';
+import { analyzeDowngrade, blockingFindings, describeChange, enforcePolicy, judgeRehearsal, lintMigrations, previewFailure, type LintFinding } from '../lint/index.js';
 import { errorMessage } from '../errors.js';
 import type { StepResult } from './runner.js';
 import type { MigrationRunState } from './state.js';
@@ -16,6 +16,14 @@ export async function analyseMigrations(state: MigrationRunState): Promise<void>
       const report = await lintMigrations(context, target, { from: plan.from, to: plan.to });
       state.findings.push(...report.findings);
       state.destructive = report.destructive;
+      state.rendered = report.rendered;
+      // The run goes on, rehearsed as ever, but never with part of the analysis silently missing.
+      for (const entry of report.rendered) {
+        if (entry.cannotPreview === undefined) continue;
+        const warning = `${entry.migration}: ${previewFailure(entry.cannotPreview)}; the static analysis skips it, the rehearsal runs it`;
+        state.warnings.push(warning);
+        context.logger.warn({ migration: entry.migration }, warning);
+      }
     } else if (plan.from !== null) {
       const analysis = await analyzeDowngrade(context, target, { from: plan.from, to: plan.to });
       if (analysis.known) {
