@@ -52,6 +52,7 @@ describe('a history that branches and merges twice, with one head', () => {
     expect(history.stdout).toMatch(/^applied\s+m01_users\s/m);
     expect(history.stdout).toMatch(/^applied\s+m02_orders\s.*<- current$/m);
     expect(history.stdout).toMatch(/^pending\s+m02_profiles\s/m);
+    expect(history.stdout).toMatch(/^pending\s+m05_merge\s+merge status and audit log  \(merges m04_status, m04_audit\)$/m);
     expect(history.stdout).toContain('2 applied, 5 pending');
 
     const check = await cli('check', '--json');
