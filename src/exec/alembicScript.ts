@@ -28,12 +28,16 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import RevisionStep
 from alembic.script import ScriptDirectory
 
+def parents(revision):
+    down = revision.down_revision
+    return [] if down is None else [down] if isinstance(down, str) else list(down)
+
 def render(config, script, is_upgrade, revision_id):
     revision = script.get_revision(revision_id)
     sql, printed = io.StringIO(), io.StringIO()
     config.output_buffer = sql
     # The database is taken to be just before this one revision: its parents applied (upgrade), or it (downgrade).
-    start = (list(revision._all_down_revisions) or None) if is_upgrade else revision_id
+    start = (parents(revision) or None) if is_upgrade else revision_id
     step = RevisionStep(script.revision_map, revision, is_upgrade)
     try:
         with contextlib.redirect_stdout(printed), EnvironmentContext(config, script, fn=lambda heads, context: [step], as_sql=True, starting_rev=start, destination_rev=revision_id):
@@ -48,7 +52,7 @@ def answer(command, args):
     if command == "history":
         revisions = list(script.walk_revisions("base", "heads"))
         revisions.reverse()
-        return {"heads": list(script.get_heads()), "revisions": [{"id": r.revision, "parents": list(r._all_down_revisions), "description": (r.doc or "").strip()} for r in revisions]}
+        return {"heads": list(script.get_heads()), "revisions": [{"id": r.revision, "parents": parents(r), "description": (r.doc or "").strip()} for r in revisions]}
     if command == "order":
         direction, current, target = args
         heads = tuple(h for h in current.split(",") if h)

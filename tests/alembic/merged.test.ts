@@ -96,7 +96,8 @@ describe('a history that branches and merges twice, with one head', () => {
     const again = await cli('upgrade', '--yes');
     expect(again.exitCode, again.stderr).toBe(0);
     expect((await cli('check')).exitCode).toBe(0);
-  });
+    // Three full pipeline runs: more than the default limit on a loaded machine.
+  }, 360_000);
 
   it('test: upgrade, downgrade and upgrade again on a scratch copy', async () => {
     const result = await cli('test');

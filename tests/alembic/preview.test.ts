@@ -78,6 +78,10 @@ describe('one revision that cannot be previewed does not blind the analysis of t
     expect(result.stdout).not.toContain('not_a_real_table');
     expect(result.stdout).toMatch(/\d\. policy: judge what the rehearsal will measure/);
     expect(result.stdout).not.toContain('policy: skipped');
+
+    const unrehearsed = await cli('upgrade', '--dry-run', '--skip-test');
+    expect(unrehearsed.exitCode, unrehearsed.stderr).toBe(0);
+    expect(unrehearsed.stdout).toMatch(/\d\. policy: skipped: no rehearsal: nothing measured/);
   });
 
   it('upgrade --yes: the unrenderable revision is a warning in the terminal and the report; the rehearsal still runs', async () => {
