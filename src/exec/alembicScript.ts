@@ -166,12 +166,10 @@ async function ask(invocation: AlembicInvocation, args: readonly string[], db?: 
     throw new ToolError(`alembic (${args[0] ?? ''}) failed: ${failureSummary(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr, ExitCode.Refused);
   }
   const answer = JSON.parse(line.slice(marker.length)) as { failure?: string };
-  if (answer.failure !== undefined) throw new AlembicRefusal(answer.failure);
+  // Alembic itself refused the question: an unknown revision, a walk it cannot make.
+  if (answer.failure !== undefined) throw new UsageError(`alembic: ${answer.failure}`);
   return answer;
 }
-
-/** Alembic itself refused the question (an unknown revision, a walk it cannot make). */
-export class AlembicRefusal extends UsageError {}
 
 export async function alembicGraph(invocation: AlembicInvocation): Promise<AlembicGraph> {
   return (await ask(invocation, ['history'])) as AlembicGraph;
