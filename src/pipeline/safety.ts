@@ -36,7 +36,10 @@ export async function analyseMigrations(state: MigrationRunState): Promise<void>
       }
     }
   } catch (error) {
-    state.warnings.push(`the safety analysis could not run: ${errorMessage(error)}`);
+    const warning = `the safety analysis could not run: ${errorMessage(error)}`;
+    state.warnings.push(warning);
+    // Said in the terminal as well as the report: a run must never go on with the analysis silently off.
+    context.logger.warn(warning);
   }
   state.recorder.detail('findings', state.findings);
   if (state.destructive) state.recorder.detail('destructive', state.destructive);

@@ -13,13 +13,17 @@ import { alembicOutOfBand } from '../harness/tools.js';
  */
 const HEAD = 'm05_merge';
 
-/** The revisions a real `alembic upgrade <target>` runs against a database, in its order, read from its own log lines. */
-async function alembicRunOrder(migrationsDir: string, url: string, target: string): Promise<string[]> {
+/** The revisions a real `alembic upgrade|downgrade <target>` runs against a database, in its order, read from its own log lines. */
+async function alembicRunOrder(migrationsDir: string, url: string, direction: 'upgrade' | 'downgrade', target: string): Promise<string[]> {
   // The fixture's env.py configures no logging; INFO is where alembic says "Running upgrade a -> b".
-  const main = `import logging; logging.basicConfig(level=logging.INFO); from alembic.config import main; main(["upgrade", "${target}"])`;
+  const main = `import logging; logging.basicConfig(level=logging.INFO); from alembic.config import main; main(["${direction}", "${target}"])`;
   const run = await execa('python', ['-c', main], { cwd: migrationsDir, env: { DATABASE_URL: url } });
-  return [...run.stderr.matchAll(/Running upgrade .* -> (\w+),/g)].map((match) => match[1] ?? '');
+  const line = direction === 'upgrade' ? /Running upgrade .* -> (\w+),/g : /Running downgrade (\w+) -> /g;
+  return [...run.stderr.matchAll(line)].map((match) => match[1] ?? '');
 }
+
+/** The revision ids a dry run lists under its plan line. */
+const plannedIn = (stdout: string) => [...stdout.matchAll(/^ {2}(m0\w+) {2}/gm)].map((match) => match[1]);
 
 function addRevision(project: TestProject, id: string, down: string, body: readonly string[]): void {
   writeFileSync(
@@ -62,15 +66,21 @@ describe('a history that branches and merges twice, with one head', () => {
 
     const dryRun = await cli('upgrade', '--dry-run');
     expect(dryRun.exitCode, dryRun.stderr).toBe(0);
-    const planned = [...dryRun.stdout.matchAll(/^ {2}(m0\w+) {2}/gm)].map((match) => match[1]);
+    const planned = plannedIn(dryRun.stdout);
 
-    // The same start on a second database, upgraded by alembic itself.
+    // The same start on a second database, upgraded by alembic itself; then a downgrade both ways.
     const twin = await createTestDatabase('mergedtwin');
     try {
       await alembicOutOfBand(project.migrationsDir, twin.url, ['upgrade', 'm02_orders']);
-      const real = await alembicRunOrder(project.migrationsDir, twin.url, 'head');
+      const real = await alembicRunOrder(project.migrationsDir, twin.url, 'upgrade', 'head');
       expect(real).toHaveLength(5);
       expect(planned).toEqual(real);
+
+      const downDryRun = await runCli(['downgrade', 'm01_users', '--dry-run'], { cwd: project.dir, env: { DATABASE_URL: twin.url } });
+      expect(downDryRun.exitCode, downDryRun.stderr).toBe(0);
+      const realDown = await alembicRunOrder(project.migrationsDir, twin.url, 'downgrade', 'm01_users');
+      expect(realDown).toHaveLength(6);
+      expect(plannedIn(downDryRun.stdout)).toEqual(realDown);
     } finally {
       await twin.drop();
     }
