@@ -39,6 +39,8 @@ function requireSuccess(run: ProgramRun, what: string): ProgramRun {
 export class AlembicMigrator implements Migrator {
   readonly tool = 'alembic';
   #migrations: Promise<readonly Migration[]> | undefined;
+  /** Alembic's order depends only on the scripts, the start and the target: the plan and the analysis ask alike. */
+  readonly #orders = new Map<string, Promise<string[]>>();
 
   constructor(private readonly invocation: AlembicInvocation) {}
 
@@ -57,7 +59,13 @@ export class AlembicMigrator implements Migrator {
     const migrations = await this.migrations();
     const planned = planMigrations(migrations, state, spec, direction);
     if (planned.migrations.length === 0) return planned;
-    const order = await alembicOrder(this.invocation, direction, state.current, planned.to ?? 'base');
+    const key = JSON.stringify([direction, state.current, planned.to]);
+    let asked = this.#orders.get(key);
+    if (!asked) {
+      asked = alembicOrder(this.invocation, direction, state.current, planned.to ?? 'base');
+      this.#orders.set(key, asked);
+    }
+    const order = await asked;
     const byId = new Map(migrations.map((migration) => [migration.id, migration]));
     const steps = order.map((id) => byId.get(id)).filter((migration): migration is Migration => migration !== undefined);
     return singleHead(migrations, state, { to: planned.to, migrations: steps }, direction);
