@@ -24,7 +24,7 @@ export function bookkeepingTables(settings: RunContext['settings']): ReadonlySet
 }
 
 /**
- * The SQL of each migration of an upgrade range, oldest first, rendered by the tool's offline mode
+ * The SQL of each migration of an upgrade range, in the order they run, rendered by the tool's offline mode
  * one migration at a time so every finding names its migration, and a migration that cannot be
  * rendered is marked (`cannotPreview`) while the others are still shown. The command adapter reads
  * `safety.sqlFiles` instead.
