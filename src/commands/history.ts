@@ -6,14 +6,15 @@ import { runCommand, type GlobalArgs } from './shared.js';
 
 export const historyCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'history',
-  describe: 'list the migrations, oldest first, marked applied or pending',
+  describe: 'list the migrations, oldest first (each after its parents), marked applied or pending',
   handler: (args) =>
     runCommand({ name: 'history', args, consoleLevel: 'warn' }, async (context) => {
       const target = context.target();
       const status = await migrationStatus(context.migrator(), target, context.toolSession());
       const width = Math.max(0, ...status.entries.map((entry) => entry.id.length));
       const lines = status.entries.map(
-        (entry) => `${entry.applied ? 'applied' : 'pending'}  ${entry.id.padEnd(width)}  ${entry.description}${entry.id === status.current ? '  <- current' : ''}`,
+        (entry) =>
+          `${entry.applied ? 'applied' : 'pending'}  ${entry.id.padEnd(width)}  ${entry.description}${(entry.parents?.length ?? 0) > 1 ? `  (merges ${entry.parents?.join(', ')})` : ''}${entry.id === status.current ? '  <- current' : ''}`,
       );
       const summary = `${status.entries.length - status.pending.length} applied, ${status.pending.length} pending`;
       return {

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { describeTarget } from '../db/target.js';
 import { ExitCode } from '../errors.js';
 import { blockingFindings, lintMigrations, type LintFinding } from '../lint/index.js';
-import { resolveTarget } from '../migrators/plan.js';
+import { pendingUpgrades, resolveTarget, stateAt } from '../migrators/plan.js';
 import { migrationStatus } from '../migrators/status.js';
 import { rehearseForFindings } from '../pipeline/rehearseOnly.js';
 import { argsOf, runCommand, type GlobalArgs } from './shared.js';
@@ -45,12 +45,16 @@ export const lintCommand: CommandModule<GlobalArgs, LintArgs> = {
       const target = context.target();
       const migrator = context.migrator();
       const status = await migrationStatus(migrator, target, context.toolSession());
-      const to = resolveTarget(await migrator.migrations(), status.current, args.target);
-      const pending = to === null ? -1 : status.entries.findIndex((entry) => entry.id === to);
-      const nothing = to === null || !status.entries.slice(0, pending + 1).some((entry) => !entry.applied);
-      const found = nothing ? { migrations: [], findings: [], destructive: [], codeReferences: [] } : await lintMigrations(context, target, { from: status.current, to });
+      const migrations = await migrator.migrations();
+      const to = resolveTarget(migrations, status.current, args.target);
+      const nothing = to === null || pendingUpgrades(migrations, stateAt(migrations, status.current), to).length === 0;
+      const { rendered, ...found } = nothing ? { rendered: [], migrations: [], findings: [], destructive: [], codeReferences: [] } : await lintMigrations(context, target, { from: status.current, to });
       const measured = args.rehearse && !nothing ? await rehearseForFindings(context, args.target) : undefined;
-      const report = { ...found, findings: [...found.findings, ...(measured?.findings ?? [])] };
+      const report = {
+        ...found,
+        findings: [...found.findings, ...(measured?.findings ?? [])],
+        cannotPreview: rendered.flatMap((entry) => (entry.cannotPreview === undefined ? [] : [{ migration: entry.migration, reason: entry.cannotPreview }])),
+      };
       const blocking = blockingFindings(report.findings).length;
       return {
         exitCode: blocking > 0 ? ExitCode.Refused : ExitCode.Success,

@@ -3,7 +3,11 @@ import type { ToolSession } from '../migrators/types.js';
 import { READ_ONLY_LOCK_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
-/** How to start the project's own Alembic: which program, in which directory, URL through which variable. */
+/**
+ * How to start the project's own Alembic: which program, in which directory, URL through which variable.
+ * The commands that change or read a database run here; questions about the revision graph and offline
+ * SQL go through its Python API (alembicScript.ts).
+ */
 export interface AlembicInvocation {
   readonly executable: readonly string[];
   readonly cwd: string;
@@ -18,31 +22,23 @@ export interface AlembicInvocation {
  */
 type AlembicCall = 'migration' | 'read';
 
-function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbTarget | undefined, session: ToolSession | undefined, call: AlembicCall = 'read'): Promise<ProgramRun> {
+function alembic(invocation: AlembicInvocation, args: readonly string[], db: DbTarget, session: ToolSession, call: AlembicCall = 'read'): Promise<ProgramRun> {
   const [program, ...leading] = invocation.executable;
   return runProgram({
     program: program ?? 'alembic',
     args: [...leading, ...args],
     cwd: invocation.cwd,
     // A read queued behind a migration's lock gives up with the server's own error, which names the statement and table.
-    env: db && session ? toolEnvironment(db, call === 'read' ? { ...session, lockTimeoutMs: session.lockTimeoutMs ?? READ_ONLY_LOCK_TIMEOUT_MS } : session, invocation.urlEnv, invocation.urlScheme) : {},
-    timeoutMs: session?.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
+    env: toolEnvironment(db, call === 'read' ? { ...session, lockTimeoutMs: session.lockTimeoutMs ?? READ_ONLY_LOCK_TIMEOUT_MS } : session, invocation.urlEnv, invocation.urlScheme),
+    timeoutMs: session.timeoutMs ?? READ_ONLY_TOOL_TIMEOUT_MS,
     ...(call === 'migration' ? { capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } } : {}),
-    ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
-    ...(session?.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
+    ...(session.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
+    ...(session.onOutput ? { onStderr: session.onOutput, onStdout: session.onOutput } : {}),
   });
 }
 
-export const alembicHistory = (invocation: AlembicInvocation) => alembic(invocation, ['history'], undefined, undefined);
-export const alembicHeads = (invocation: AlembicInvocation) => alembic(invocation, ['heads'], undefined, undefined);
 export const alembicCurrent = (invocation: AlembicInvocation, db: DbTarget, session: ToolSession) => alembic(invocation, ['current'], db, session);
 export const alembicUpgrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
   alembic(invocation, ['upgrade', target], db, session, 'migration');
 export const alembicDowngrade = (invocation: AlembicInvocation, db: DbTarget, target: string, session: ToolSession) =>
   alembic(invocation, ['downgrade', target], db, session, 'migration');
-/** Offline mode: renders the SQL of `from:to` without connecting. */
-export const alembicUpgradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
-  alembic(invocation, ['upgrade', range, '--sql'], db, session);
-/** Offline mode for a downgrade: renders the SQL of `from:to` (Alembic needs both ends named). */
-export const alembicDowngradeSql = (invocation: AlembicInvocation, db: DbTarget, range: string, session: ToolSession) =>
-  alembic(invocation, ['downgrade', range, '--sql'], db, session);

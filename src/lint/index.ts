@@ -1,5 +1,5 @@
 /** The safety analysis: what the pipeline and the `lint` command call. */
-export { lintStatic, lintRendered, serverVersion } from './static.js';
+export { lintStatic, lintRendered, previewFailure, serverVersion } from './static.js';
 export { lintMigrations, type LintReport } from './lint.js';
 export { analyzeDestructive, describeChange, describeLoss, sqlChanges, type Rename } from './destructive.js';
 export { analyzeDowngrade, type DowngradeAnalysis } from './downgrade.js';

@@ -9,8 +9,10 @@ import type { DestructiveChange, LintFinding } from './types.js';
 
 /** Everything the safety analysis can say about an upgrade range without running it. */
 export interface LintReport {
-  /** The migrations looked at, oldest first. */
+  /** The migrations looked at, in the order they run. */
   readonly migrations: readonly string[];
+  /** Each migration's SQL as rendered offline, or why it could not be. */
+  readonly rendered: readonly RenderedMigration[];
   readonly findings: readonly LintFinding[];
   readonly destructive: readonly DestructiveChange[];
   /** Removed or renamed names still mentioned in `safety.sourceDirs` (only names with files). */
@@ -101,5 +103,5 @@ export async function lintMigrations(context: RunContext, target: DbTarget, rang
   }
   const order = new Map(rendered.map((entry, index) => [entry.migration, index]));
   findings.sort((a, b) => (order.get(a.migration ?? '') ?? -1) - (order.get(b.migration ?? '') ?? -1));
-  return { migrations: rendered.map((entry) => entry.migration), findings, destructive, codeReferences };
+  return { migrations: rendered.map((entry) => entry.migration), rendered, findings, destructive, codeReferences };
 }

@@ -33,13 +33,17 @@ interface LintedFile {
 export async function lintRendered(context: RunContext, target: DbTarget, rendered: readonly RenderedMigration[]): Promise<LintFinding[]> {
   const findings: LintFinding[] = rendered
     .filter((entry) => entry.sql === undefined)
-    .map((entry) => ({
-      source: 'static',
-      rule: 'not-rendered',
-      severity: 'info',
-      migration: entry.migration,
-      message: `${context.settings.migrator.tool} cannot show this migration's SQL without running it; only the rehearsal can judge it`,
-    }));
+    .map((entry) =>
+      entry.cannotPreview !== undefined
+        ? { source: 'static', rule: 'cannot-preview', severity: 'warn', migration: entry.migration, message: `${previewFailure(entry.cannotPreview)}; only the rehearsal can judge it` }
+        : {
+            source: 'static',
+            rule: 'not-rendered',
+            severity: 'info',
+            migration: entry.migration,
+            message: `${context.settings.migrator.tool} cannot show this migration's SQL without running it; only the rehearsal can judge it`,
+          },
+    );
   const withSql = rendered.filter((entry): entry is RenderedMigration & { sql: string } => entry.sql !== undefined && entry.sql.trim() !== '');
   if (withSql.length === 0) return findings;
 
@@ -88,6 +92,11 @@ export async function lintRendered(context: RunContext, target: DbTarget, render
   }
   const order = new Map(rendered.map((entry, index) => [entry.migration, index]));
   return findings.sort((a, b) => (order.get(a.migration ?? '') ?? 0) - (order.get(b.migration ?? '') ?? 0));
+}
+
+/** How a migration that cannot be rendered offline is named everywhere: terminal, dry run, lint, report. */
+export function previewFailure(reason: string): string {
+  return `cannot be previewed offline: ${reason}`;
 }
 
 /** The statement a violation points into (squawk counts lines and columns from 0). */

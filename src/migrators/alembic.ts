@@ -1,35 +1,10 @@
 import type { DbTarget } from '../db/target.js';
-import { ExitCode, RefusedError, ToolError } from '../errors.js';
-import {
-  alembicCurrent,
-  alembicDowngrade,
-  alembicHistory,
-  alembicUpgrade,
-  alembicUpgradeSql,
-  type AlembicInvocation,
-} from '../exec/alembic.js';
+import { ExitCode, RefusedError, ToolError, UsageError } from '../errors.js';
+import { alembicCurrent, alembicDowngrade, alembicUpgrade, type AlembicInvocation } from '../exec/alembic.js';
+import { alembicGraph, alembicOrder, alembicRender, type AlembicGraph } from '../exec/alembicScript.js';
 import { failureSummary, type ProgramRun } from '../exec/process.js';
-import { linearState } from './plan.js';
-import type { Migration, MigrationState, Migrator, ToolSession } from './types.js';
-
-// `<down> -> <rev> (head), message` as printed by `alembic history`; merges print `(a, b) -> rev`.
-const HISTORY_LINE = /^(?<down>\([^)]*\)|\S+) -> (?<rev>\S+)(?<flags>(?: \([a-z ]+\))*), ?(?<message>.*)$/;
-
-export function parseAlembicHistory(stdout: string): Migration[] {
-  const newestFirst: { id: string; down: string; description: string }[] = [];
-  for (const line of stdout.split('\n')) {
-    const match = HISTORY_LINE.exec(line.trim());
-    if (!match?.groups) continue;
-    const { down = '', rev = '', flags = '', message = '' } = match.groups;
-    if (down.startsWith('(') || flags.includes('branchpoint') || flags.includes('mergepoint')) {
-      throw new RefusedError(`alembic history branches at ${rev}: orchestrate supports one linear line of revisions`, {
-        hint: 'merge the branches (alembic merge) first',
-      });
-    }
-    newestFirst.push({ id: rev, down, description: message });
-  }
-  return newestFirst.reverse().map(({ id, description }) => ({ id, description }));
-}
+import { planMigrations, singleHead, stateAt } from './plan.js';
+import type { Migration, MigrationDirection, MigrationPlan, MigrationState, Migrator, RenderedMigration, ToolSession } from './types.js';
 
 /** `alembic current` prints `rev (head)`; nothing when the database is at base. */
 export function parseAlembicCurrent(stdout: string): string | null {
@@ -39,6 +14,19 @@ export function parseAlembicCurrent(stdout: string): string | null {
     .filter((token) => /^[\w.-]+$/.test(token));
   if (revisions.length > 1) throw new RefusedError(`the database has several alembic heads applied (${revisions.join(', ')})`);
   return revisions[0] ?? null;
+}
+
+/**
+ * The history as orchestrate uses it: oldest first with each revision's parents. Branches and merge
+ * revisions are normal; several heads are not (an upgrade to "head" would be ambiguous).
+ */
+export function historyOf(graph: AlembicGraph): Migration[] {
+  if (graph.heads.length > 1) {
+    throw new UsageError(`the alembic history has ${graph.heads.length} heads (${graph.heads.join(', ')}): orchestrate upgrades to one head`, {
+      hint: `merge them first: alembic merge -m "merge heads" ${graph.heads.join(' ')}`,
+    });
+  }
+  return graph.revisions.map(({ id, parents, description }) => ({ id, description, parents }));
 }
 
 function requireSuccess(run: ProgramRun, what: string): ProgramRun {
@@ -52,17 +40,36 @@ function requireSuccess(run: ProgramRun, what: string): ProgramRun {
 export class AlembicMigrator implements Migrator {
   readonly tool = 'alembic';
   #migrations: Promise<readonly Migration[]> | undefined;
+  /** Alembic's order depends only on the scripts, the start and the target: the plan and the analysis ask alike. */
+  readonly #orders = new Map<string, Promise<string[]>>();
 
   constructor(private readonly invocation: AlembicInvocation) {}
 
   migrations(): Promise<readonly Migration[]> {
-    this.#migrations ??= alembicHistory(this.invocation).then((run) => parseAlembicHistory(requireSuccess(run, 'alembic history').stdout));
+    this.#migrations ??= alembicGraph(this.invocation).then(historyOf);
     return this.#migrations;
   }
 
   async state(db: DbTarget, session: ToolSession): Promise<MigrationState> {
     const [migrations, run] = await Promise.all([this.migrations(), alembicCurrent(this.invocation, db, session)]);
-    return linearState(migrations, parseAlembicCurrent(requireSuccess(run, 'alembic current').stdout));
+    return stateAt(migrations, parseAlembicCurrent(requireSuccess(run, 'alembic current').stdout));
+  }
+
+  /** The target resolved as for any tool; the order is Alembic's own for that range. */
+  async plan(state: MigrationState, spec: string, direction: MigrationDirection): Promise<MigrationPlan> {
+    const migrations = await this.migrations();
+    const planned = planMigrations(migrations, state, spec, direction);
+    if (planned.migrations.length === 0) return planned;
+    const key = JSON.stringify([direction, state.current, planned.to]);
+    let asked = this.#orders.get(key);
+    if (!asked) {
+      asked = alembicOrder(this.invocation, direction, state.current, planned.to ?? 'base');
+      this.#orders.set(key, asked);
+    }
+    const order = await asked;
+    const byId = new Map(migrations.map((migration) => [migration.id, migration]));
+    const steps = order.map((id) => byId.get(id)).filter((migration): migration is Migration => migration !== undefined);
+    return singleHead(migrations, state, { to: planned.to, migrations: steps }, direction);
   }
 
   upgrade(db: DbTarget, target: string, session: ToolSession): Promise<ProgramRun> {
@@ -73,8 +80,8 @@ export class AlembicMigrator implements Migrator {
     return alembicDowngrade(this.invocation, db, target ?? 'base', session);
   }
 
-  async renderSql(db: DbTarget, from: string | null, to: string, session: ToolSession): Promise<string> {
-    const run = await alembicUpgradeSql(this.invocation, db, `${from ?? 'base'}:${to}`, session);
-    return requireSuccess(run, 'alembic upgrade --sql').stdout;
+  async renderSql(db: DbTarget, steps: readonly Migration[], direction: MigrationDirection, session: ToolSession): Promise<RenderedMigration[]> {
+    const rendered = await alembicRender(this.invocation, direction, steps.map((step) => step.id), db, session);
+    return rendered.map((entry) => ('sql' in entry ? { migration: entry.id, sql: entry.sql } : { migration: entry.id, sql: undefined, cannotPreview: entry.error }));
   }
 }

@@ -2,8 +2,8 @@ import type { DbTarget } from '../db/target.js';
 import { ExitCode, RefusedError, ToolError } from '../errors.js';
 import { runTemplate, type CommandInvocation } from '../exec/commandTemplate.js';
 import { lastLines, type ProgramRun } from '../exec/process.js';
-import { linearState } from './plan.js';
-import type { Migration, MigrationState, Migrator, ToolSession } from './types.js';
+import { planMigrations, stateAt } from './plan.js';
+import type { Migration, MigrationDirection, MigrationPlan, MigrationState, Migrator, ToolSession } from './types.js';
 
 export interface CommandTemplates {
   readonly upgrade: readonly string[];
@@ -49,7 +49,11 @@ export class CommandMigrator implements Migrator {
     const first = run.stdout.split('\n').map((line) => line.trim()).find((line) => line.length > 0) ?? '';
     const current = BASE_WORDS.has(first.toLowerCase()) ? null : (first.split(/\s+/)[0] ?? null);
     if (!this.templates.list) return { current, applied: new Set(current ? [current] : []) };
-    return linearState(await this.migrations(), current);
+    return stateAt(await this.migrations(), current);
+  }
+
+  async plan(state: MigrationState, spec: string, direction: MigrationDirection): Promise<MigrationPlan> {
+    return planMigrations(await this.migrations(), state, spec, direction);
   }
 
   upgrade(db: DbTarget, target: string, session: ToolSession): Promise<ProgramRun> {
@@ -60,6 +64,7 @@ export class CommandMigrator implements Migrator {
     return runTemplate(this.invocation, this.templates.downgrade, { target: target ?? 'base' }, db, session);
   }
 
+  /** The SQL comes from safety.sqlFiles, read by the safety analysis; the tool cannot render any. */
   renderSql(): Promise<undefined> {
     return Promise.resolve(undefined);
   }

@@ -5,8 +5,8 @@ import type { DbTarget } from '../db/target.js';
 import { RefusedError } from '../errors.js';
 import { nodePgMigrateDown, nodePgMigrateUp, type NodePgMigrateInvocation } from '../exec/nodePgMigrate.js';
 import type { ProgramRun } from '../exec/process.js';
-import { pendingDowngrades, pendingUpgrades } from './plan.js';
-import type { Migration, MigrationState, Migrator, ToolSession } from './types.js';
+import { pendingDowngrades, pendingUpgrades, planMigrations } from './plan.js';
+import type { Migration, MigrationDirection, MigrationPlan, MigrationState, Migrator, RenderedMigration, ToolSession } from './types.js';
 
 const MIGRATION_FILE = /\.(c|m)?(js|ts)$|\.sql$/;
 
@@ -46,6 +46,10 @@ export class NodePgMigrateMigrator implements Migrator {
     return { current: names.at(-1) ?? null, applied: new Set(names) };
   }
 
+  async plan(state: MigrationState, spec: string, direction: MigrationDirection): Promise<MigrationPlan> {
+    return planMigrations(await this.migrations(), state, spec, direction);
+  }
+
   async upgrade(db: DbTarget, target: string, session: ToolSession): Promise<ProgramRun> {
     const count = await this.#count(db, session, (migrations, state) => pendingUpgrades(migrations, state, target).length);
     return count === 0 ? nothingToDo('up') : nodePgMigrateUp(this.invocation, db, count, session);
@@ -56,11 +60,16 @@ export class NodePgMigrateMigrator implements Migrator {
     return count === 0 ? nothingToDo('down') : nodePgMigrateDown(this.invocation, db, count, session);
   }
 
-  async renderSql(db: DbTarget, _from: string | null, to: string, session: ToolSession): Promise<string | undefined> {
-    const count = await this.#count(db, session, (migrations, state) => pendingUpgrades(migrations, state, to).length);
-    if (count === 0) return '';
-    const run = await nodePgMigrateUp(this.invocation, db, count, session, true);
-    return run.ok ? run.stdout : undefined;
+  /**
+   * node-pg-migrate's dry run always starts at the database's current state and prints every
+   * migration's SQL between `### MIGRATION name (UP) ###` markers; it cannot render a downgrade.
+   */
+  async renderSql(db: DbTarget, steps: readonly Migration[], direction: MigrationDirection, session: ToolSession): Promise<RenderedMigration[] | undefined> {
+    if (direction === 'downgrade') return undefined;
+    if (steps.length === 0) return [];
+    const run = await nodePgMigrateUp(this.invocation, db, steps.length, session, true);
+    const sections = run.ok ? splitMarkedOutput(run.stdout, 'UP') : new Map<string, string>();
+    return steps.map((step) => ({ migration: step.id, sql: sections.get(step.id) }));
   }
 
   async #count(db: DbTarget, session: ToolSession, count: (migrations: readonly Migration[], state: MigrationState) => number): Promise<number> {
@@ -72,4 +81,24 @@ export class NodePgMigrateMigrator implements Migrator {
 /** node-pg-migrate reads a count of 0 as "the default", so an empty step is answered here instead. */
 function nothingToDo(direction: 'up' | 'down'): ProgramRun {
   return { command: `node-pg-migrate ${direction} (nothing to do)`, exitCode: 0, signal: undefined, stdout: '', stderr: '', durationMs: 0, timedOut: false, cancelled: false, ok: true };
+}
+
+const MARKER = /^### MIGRATION (.+) \((UP|DOWN)\) ###$/;
+// node-pg-migrate's own progress lines around the SQL: "> Migrating files:", "#> WARNING ...", "Migrations complete!".
+const LOG_LINE = /^(> |#> |Migrations complete!|No migrations to run!)/;
+
+/** Splits node-pg-migrate's dry-run output into each migration's SQL. */
+export function splitMarkedOutput(output: string, direction: 'UP' | 'DOWN'): Map<string, string> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of output.split('\n')) {
+    const marker = MARKER.exec(line.trim());
+    if (marker) {
+      current = marker[2] === direction ? [] : undefined;
+      if (current && marker[1]) sections.set(marker[1], current);
+      continue;
+    }
+    if (current && !LOG_LINE.test(line)) current.push(line);
+  }
+  return new Map([...sections].map(([id, lines]) => [id, lines.join('\n')]));
 }

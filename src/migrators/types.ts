@@ -6,6 +6,27 @@ export type MigratorTool = 'alembic' | 'node-pg-migrate' | 'command';
 export interface Migration {
   readonly id: string;
   readonly description: string;
+  /** The revisions this one follows (two or more for a merge); absent: the one before it in the list. */
+  readonly parents?: readonly string[];
+}
+
+export type MigrationDirection = 'upgrade' | 'downgrade';
+
+/** What an upgrade or downgrade to a target would do from a given state. */
+export interface MigrationPlan {
+  /** The revision the database will be at afterwards (null: base). */
+  readonly to: string | null;
+  /** In the order the tool runs them: for upgrades parents before children, for downgrades the reverse. */
+  readonly migrations: readonly Migration[];
+}
+
+/** The SQL one migration would run, without running it. */
+export interface RenderedMigration {
+  readonly migration: string;
+  /** Undefined when the tool cannot show SQL at all, or could not for this migration (see cannotPreview). */
+  readonly sql: string | undefined;
+  /** Why this one migration could not be rendered offline (it reads the database while running, say). */
+  readonly cannotPreview?: string;
 }
 
 /** What the tool says the database has applied. `current` is null when nothing is (base). */
@@ -33,17 +54,23 @@ export interface ToolSession {
 /**
  * One migration tool behind one interface. Every method that touches a database takes it as an
  * argument, so the same migration runs against production and against a scratch copy.
- * Migrations form one ordered line, oldest first; branching histories are refused by the adapters.
+ * Migrations are listed oldest first, every one after its parents; a history may branch and merge
+ * but must end in one head (the adapters refuse several).
  */
 export interface Migrator {
   readonly tool: MigratorTool;
   /** Every migration the project defines, oldest first. */
   migrations(): Promise<readonly Migration[]>;
   state(db: DbTarget, session: ToolSession): Promise<MigrationState>;
+  /** Resolves `spec` (head, base, an id or prefix, -1/+2) from `state` into the migrations that would run. */
+  plan(state: MigrationState, spec: string, direction: MigrationDirection): Promise<MigrationPlan>;
   /** Applies migrations up to and including `target`. */
   upgrade(db: DbTarget, target: string, session: ToolSession): Promise<ProgramRun>;
   /** Reverts migrations until `target` is the newest applied one (null: revert everything). */
   downgrade(db: DbTarget, target: string | null, session: ToolSession): Promise<ProgramRun>;
-  /** The SQL an upgrade from `from` to `to` would run, without running it; undefined where the tool cannot. */
-  renderSql(db: DbTarget, from: string | null, to: string, session: ToolSession): Promise<string | undefined>;
+  /**
+   * Each migration's SQL, without running it: `steps` are a plan's migrations in run order, starting
+   * from the database's current state. Undefined where the tool cannot render offline.
+   */
+  renderSql(db: DbTarget, steps: readonly Migration[], direction: MigrationDirection, session: ToolSession): Promise<readonly RenderedMigration[] | undefined>;
 }

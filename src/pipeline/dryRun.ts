@@ -8,7 +8,7 @@ import { preflight } from './preflight.js';
 import { pendingRecoveryWarnings } from './recovery.js';
 import { RunRecorder } from './recorder.js';
 import { newRunState, type MigrationRunOptions, type Plan } from './state.js';
-import type { LintFinding } from '../lint/index.js';
+import { previewFailure, type LintFinding, type RenderedMigration } from '../lint/index.js';
 import type { CheckResult } from '../validation/checks.js';
 import { destructiveLines } from './safety.js';
 
@@ -48,18 +48,18 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
   if (!options.skipBackup && plan.migrations.length > 0) {
     backup = await preflightBackup(context, target).catch((error: unknown) => ({ refused: errorMessage(error) }));
   }
-  const sql =
-    options.direction === 'upgrade' && plan.to !== null && plan.migrations.length > 0
-      ? ((await state.migrator.renderSql(target, plan.from, plan.to, { applicationName: state.names.inspect })) ?? null)
-      : null;
+  const sql = options.direction === 'upgrade' && state.rendered ? previewSql(state.rendered) : null;
   const { pipeline } = context.settings;
+  // A dry run rehearses nothing, so the policy step's own test (a rehearsal record) would always say
+  // "skipped"; what matters is whether the real run would rehearse and so have measurements to judge.
+  const rehearsalSkipped = steps.find((step) => step.name === 'rehearsal')?.skipWhen?.(state) !== undefined;
   const what: Record<string, string> = {
     preflight: 'connectivity, versions, pending migrations, sessions that would block DDL',
     'tool target': `prove the migration tool connects to the database given in ${context.settings.migrator.urlEnv}: its read-only current against a throwaway proof database (exit 3 if it connects elsewhere)`,
     lock: 'session advisory lock on a dedicated connection (pg_try_advisory_lock, polled); "before" snapshot',
     backup: backup && 'estimatedBytes' in backup ? `pg_dump (${context.settings.backup.format}) of ~${mib(backup.estimatedBytes)} into ${context.settings.backupDir} (${mib(backup.freeBytes)} free), then verified` : 'pg_dump, then verified',
     rehearsal: 'restore the backup into a scratch database, run the same migration there, validate, trace locks and rewrites; drop the scratch database',
-    policy: `judge what the rehearsal measured: ACCESS EXCLUSIVE held over ${context.settings.policy.lockBudgetMs} ms or a rewrite of a table over ${context.settings.policy.rewriteRowLimit} rows ${context.settings.env === 'production' ? 'refuses the run' : 'is a warning'}`,
+    policy: `judge what the rehearsal will measure: ACCESS EXCLUSIVE held over ${context.settings.policy.lockBudgetMs} ms or a rewrite of a table over ${context.settings.policy.rewriteRowLimit} rows ${context.settings.env === 'production' ? 'refuses the run' : 'is a warning'}`,
     migrate: `run the tool against production with lock_timeout up to ${pipeline.lockTimeoutMs} ms and a ${pipeline.timeoutSeconds} s limit${pipeline.lockRetries > 0 ? `; a lock timeout that changed nothing is retried up to ${pipeline.lockRetries} times with growing lock_timeouts (${lockTimeoutSchedule(pipeline.lockRetries, pipeline.lockTimeoutMs).join(', ')} ms)` : ''}`,
     validate: 'revision, schema equal to the rehearsal, no NOT VALID constraint or invalid index, critical tables, smoke queries',
   };
@@ -67,7 +67,10 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     database: describeTarget(target),
     env: context.settings.env,
     plan,
-    steps: steps.map((step) => ({ name: step.name, what: step.skipWhen?.(state) ? `skipped: ${step.skipWhen(state)}` : (what[step.name] ?? '') })),
+    steps: steps.map((step) => {
+      const skipped = step.name === 'policy' ? (rehearsalSkipped ? 'no rehearsal: nothing measured' : undefined) : step.skipWhen?.(state);
+      return { name: step.name, what: skipped ? `skipped: ${skipped}` : (what[step.name] ?? '') };
+    }),
     sql,
     backup,
     warnings: state.warnings,
@@ -75,6 +78,13 @@ export async function dryRun(context: RunContext, options: MigrationRunOptions):
     destructive: destructiveLines(state),
     checks: state.preflightChecks ?? [],
   };
+}
+
+/** The pending migrations' SQL, each under its own name; one that cannot be rendered says why instead. */
+function previewSql(rendered: readonly RenderedMigration[]): string {
+  return rendered
+    .map((entry) => `-- ${entry.migration}${entry.sql === undefined ? `: ${entry.cannotPreview !== undefined ? previewFailure(entry.cannotPreview) : 'no SQL shown without running it'}` : `\n${entry.sql.trim()}`}`)
+    .join('\n\n');
 }
 
 export function renderDryRun(plan: DryRunPlan): string {
@@ -95,7 +105,10 @@ export function renderDryRun(plan: DryRunPlan): string {
   const advice = plan.findings.filter((finding) => finding.source !== 'destructive');
   if (advice.length > 0) {
     lines.push('', 'Safety findings (static analysis: advice; the rehearsal measures):');
-    for (const finding of advice) lines.push(`  ${finding.severity.toUpperCase().padEnd(5)} ${finding.rule}${finding.migration ? ` [${finding.migration}]` : ''}: ${finding.message}${finding.link ? ` (${finding.link})` : ''}`);
+    for (const finding of advice) {
+      const where = [finding.migration, finding.table].filter((part) => part !== undefined).join(', ');
+      lines.push(`  ${finding.severity.toUpperCase().padEnd(5)} ${finding.rule}${where ? ` [${where}]` : ''}: ${finding.message}${finding.link ? ` (${finding.link})` : ''}`);
+    }
   }
   if (plan.sql) lines.push('', 'SQL:', plan.sql.trimEnd());
   return lines.join('\n');

@@ -201,10 +201,15 @@ export async function runPipelineTool(state: MigrationRunState, tool: PipelineTo
   let transactional: Promise<string | undefined> | undefined;
   const transactionalVerdict = async (): Promise<string | undefined> => {
     if (state.options.direction !== 'upgrade' || plan.to === null) return 'a downgrade cannot be previewed, so nothing proves it is transactional';
-    const sql = await state.migrator.renderSql(tool.db, plan.from, plan.to, { applicationName: state.names.inspect }).catch(() => undefined);
-    if (sql === undefined) return `${state.migrator.tool} could not render the migration's SQL, so nothing proves it is transactional`;
-    const why = nonTransactionalReason(sql);
-    return why === undefined ? undefined : `the migration is not transactional: ${why}`;
+    // The safety analysis rendered each pending revision already; render again only if it could not run.
+    const rendered = state.rendered ?? (await state.migrator.renderSql(tool.db, plan.migrations, 'upgrade', { applicationName: state.names.inspect }).catch(() => undefined));
+    if (rendered === undefined) return `${state.migrator.tool} could not render the migration's SQL, so nothing proves it is transactional`;
+    for (const entry of rendered) {
+      if (entry.sql === undefined) return `${entry.migration} cannot be previewed offline, so nothing proves it is transactional`;
+      const why = nonTransactionalReason(entry.sql);
+      if (why !== undefined) return `the migration is not transactional: ${entry.migration}: ${why}`;
+    }
+    return undefined;
   };
   const result = await runWithLockRetries({
     run: (lockTimeoutMs, timeoutMs) =>

@@ -2,29 +2,18 @@ import { preflightBackup } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { describeTarget, parseDatabaseUrl } from '../db/target.js';
 import { blockingChecks, runPreflightChecks } from '../preflight/index.js';
-import { RefusedError, UsageError } from '../errors.js';
-import { pendingDowngrades, pendingUpgrades, resolveTarget } from '../migrators/plan.js';
+import { RefusedError } from '../errors.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
 import { analyseMigrations, destructiveLines } from './safety.js';
 import type { MigrationRunState, Plan } from './state.js';
 
-/** Resolves the target and the migrations to run from the database's current state. */
+/** Resolves the target and the migrations to run, in the tool's order, from the database's current state. */
 export async function planRun(state: MigrationRunState): Promise<Plan> {
   const { migrator, target, options } = state;
-  const [migrations, current] = await Promise.all([migrator.migrations(), migrator.state(target, { applicationName: state.names.inspect })]);
-  const to = resolveTarget(migrations, current.current, options.targetSpec);
-  if (options.direction === 'upgrade') {
-    const toIndex = migrations.findIndex((migration) => migration.id === to);
-    const fromIndex = migrations.findIndex((migration) => migration.id === current.current);
-    if (to === null || toIndex < fromIndex) throw new UsageError(`upgrade target ${to ?? 'base'} is behind the current revision ${current.current ?? 'base'}: use downgrade`);
-    return { from: current.current, to, migrations: pendingUpgrades(migrations, current, to) };
-  }
-  if (current.current === null) throw new UsageError('the database is at base: there is nothing to downgrade');
-  const toIndex = to === null ? -1 : migrations.findIndex((migration) => migration.id === to);
-  const fromIndex = migrations.findIndex((migration) => migration.id === current.current);
-  if (toIndex > fromIndex) throw new UsageError(`downgrade target ${to ?? 'base'} is ahead of the current revision ${current.current}: use upgrade`);
-  return { from: current.current, to, migrations: pendingDowngrades(migrations, current, to) };
+  const current = await migrator.state(target, { applicationName: state.names.inspect });
+  const plan = await migrator.plan(current, options.targetSpec, options.direction);
+  return { from: current.current, to: plan.to, migrations: plan.migrations };
 }
 
 function describePlan(state: MigrationRunState, plan: Plan): string {

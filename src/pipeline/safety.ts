@@ -1,4 +1,4 @@
-import { analyzeDowngrade, blockingFindings, describeChange, describeLoss, enforcePolicy, judgeRehearsal, lintMigrations, type DestructiveChange, type LintFinding } from '../lint/index.js';
+import { analyzeDowngrade, blockingFindings, describeChange, describeLoss, enforcePolicy, judgeRehearsal, lintMigrations, previewFailure, type DestructiveChange, type LintFinding } from '../lint/index.js';
 import { RefusedError, errorMessage } from '../errors.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
@@ -17,6 +17,14 @@ export async function analyseMigrations(state: MigrationRunState): Promise<void>
       const report = await lintMigrations(context, target, { from: plan.from, to: plan.to });
       state.findings.push(...report.findings);
       state.destructive = report.destructive;
+      state.rendered = report.rendered;
+      // The run goes on, rehearsed as ever, but never with part of the analysis silently missing.
+      for (const entry of report.rendered) {
+        if (entry.cannotPreview === undefined) continue;
+        const warning = `${entry.migration}: ${previewFailure(entry.cannotPreview)}; the static analysis skips it, the rehearsal runs it`;
+        state.warnings.push(warning);
+        context.logger.warn({ migration: entry.migration }, warning);
+      }
     } else if (plan.from !== null) {
       const analysis = await analyzeDowngrade(context, target, { from: plan.from, to: plan.to });
       if (analysis.known) {
@@ -29,7 +37,10 @@ export async function analyseMigrations(state: MigrationRunState): Promise<void>
       }
     }
   } catch (error) {
-    state.warnings.push(`the safety analysis could not run: ${errorMessage(error)}`);
+    const warning = `the safety analysis could not run: ${errorMessage(error)}`;
+    state.warnings.push(warning);
+    // Said in the terminal as well as the report: a run must never go on with the analysis silently off.
+    context.logger.warn(warning);
   }
   state.recorder.detail('findings', state.findings);
   if (state.destructive) state.recorder.detail('destructive', state.destructive);

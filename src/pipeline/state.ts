@@ -8,7 +8,7 @@ import type { Migration, Migrator } from '../migrators/types.js';
 import type { TableActivity } from '../validation/data.js';
 import type { CheckResult } from '../validation/checks.js';
 import type { SchemaFingerprint } from '../validation/fingerprint.js';
-import type { DestructiveChange, LintFinding } from '../lint/index.js';
+import type { DestructiveChange, LintFinding, RenderedMigration } from '../lint/index.js';
 import type { RunRecorder } from './recorder.js';
 import type { RunLock } from './runLock.js';
 import type { Snapshot } from './snapshot.js';
@@ -124,6 +124,8 @@ export interface MigrationRunState {
   findings: LintFinding[];
   preflightChecks?: readonly CheckResult[];
   destructive?: readonly DestructiveChange[];
+  /** Each pending migration's offline SQL (upgrades), as the safety analysis rendered it. */
+  rendered?: readonly RenderedMigration[];
 }
 
 /** A fresh state for one run of the pipeline (or of its read-only parts: dry run, rehearsal for lint). */

@@ -16,11 +16,11 @@ export interface TestProject {
  * A temporary working directory holding a copy of a fixture migration project and a config file
  * pointing at it. Copying lets a test add or break migrations without touching the fixture.
  */
-export function makeProject(fixture: 'alembic-project' | 'node-pg-migrate-project', config: Record<string, unknown> = {}): TestProject {
+export function makeProject(fixture: 'alembic-project' | 'alembic-merged' | 'node-pg-migrate-project', config: Record<string, unknown> = {}): TestProject {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orchestrate-test-'));
   const migrationsDir = path.join(dir, 'app');
   cpSync(path.join(FIXTURES, fixture), migrationsDir, { recursive: true });
-  const tool = fixture === 'alembic-project' ? 'alembic' : 'node-pg-migrate';
+  const tool = fixture.startsWith('alembic') ? 'alembic' : 'node-pg-migrate';
   const { migrator, ...rest } = config as { migrator?: Record<string, unknown> };
   writeFileSync(path.join(dir, 'orchestrate.config.json'), JSON.stringify({ env: 'development', ...rest, migrator: { tool, cwd: 'app', ...migrator } }, null, 2));
   return { dir, migrationsDir };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { changesIn } from '../../src/lint/destructive.js';
-import { splitMarkedOutput } from '../../src/lint/render.js';
+import { splitMarkedOutput } from '../../src/migrators/nodePgMigrate.js';
 import { blankStatements, isBookkeeping, parseStatements, type Statement } from '../../src/lint/sql.js';
 import { isWidening, modifiersFromTypmod } from '../../src/lint/typeChange.js';
 

@@ -134,7 +134,7 @@ describe('lock retries', () => {
     expect([6, 7]).toContain(result.exitCode);
     const { attempts, notRetried } = latestReport(s.project).details.productionLockAttempts as { attempts: Attempt[]; notRetried: string };
     expect(attempts).toHaveLength(1);
-    expect(notRetried).toMatch(/not transactional: it runs CREATE INDEX CONCURRENTLY/);
+    expect(notRetried).toMatch(/not transactional: 004_orders_total_idx: it runs CREATE INDEX CONCURRENTLY/);
     await blocker.query('ROLLBACK');
     if (result.exitCode === 6) expect(await schemaDump(s.db.name)).toBe(schemaBefore);
     expect((await databaseState(s.db.url)).revision).toBe('003_add_order_status');
