@@ -1,6 +1,6 @@
+import { existsSync } from 'node:fs';
 import { ExitCode, ToolError } from '../errors.js';
 import { redact } from '../util/redact.js';
-import { existsSync } from 'node:fs';
 import { resolveProgram, spawnSupervised } from './supervisor.js';
 
 /** What a tool run keeps of its output in memory (the log gets all of it through onStdout/onStderr). */

@@ -220,19 +220,23 @@ export class CrashedRunError extends OrchestrateError {
   }
 }
 
-/** The scope of a command's own recovery: its database, its scratch server, its sessions. */
-export function recoveryScope(context: RunContext, target: DbTarget): RecoveryScope {
-  const scratchUrl = context.settings.rehearsal.scratchUrl;
+/** Where recovery looks and who it says did it: a run (its id) or the daemon. */
+function scopeOf(options: { settings: Settings; target: DbTarget; migrator: Migrator; runId: string | undefined; applicationName: string; logger: Logger }): RecoveryScope {
+  const scratchUrl = options.settings.rehearsal.scratchUrl;
   return {
-    reportDir: context.settings.reportDir,
-    target,
-    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : target,
-    migrator: context.migrator(),
-    runId: context.runId,
-    foundBy: context.runId,
-    inspectName: `${context.applicationName}/inspect`,
-    logger: context.logger,
+    reportDir: options.settings.reportDir,
+    target: options.target,
+    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : options.target,
+    migrator: options.migrator,
+    runId: options.runId,
+    foundBy: options.runId ?? 'daemon',
+    inspectName: `${options.applicationName}/inspect`,
+    logger: options.logger,
   };
+}
+
+function recoveryScope(context: RunContext, target: DbTarget): RecoveryScope {
+  return scopeOf({ settings: context.settings, target, migrator: context.migrator(), runId: context.runId, applicationName: context.applicationName, logger: context.logger });
 }
 
 /**
@@ -251,18 +255,8 @@ export async function recoverUnderLock(context: RunContext, target: DbTarget): P
  * it, that run recovers them). Never stops the daemon from starting: a failure is logged.
  */
 export async function recoverAtDaemonStart(options: { settings: Settings; target: DbTarget; migrator: Migrator; applicationName: string; logger: Logger }): Promise<CrashRecovery[]> {
-  const { settings, target, logger } = options;
-  const scratchUrl = settings.rehearsal.scratchUrl;
-  const scope: RecoveryScope = {
-    reportDir: settings.reportDir,
-    target,
-    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : target,
-    migrator: options.migrator,
-    runId: undefined,
-    foundBy: 'daemon',
-    inspectName: `${options.applicationName}/inspect`,
-    logger,
-  };
+  const { target, logger } = options;
+  const scope = scopeOf({ ...options, runId: undefined });
   if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   let lock: RunLock;
   try {
@@ -297,8 +291,9 @@ export function pendingRecoveryWarnings(context: RunContext, target: DbTarget): 
 /**
  * The first thing a migration run does, before it plans anything: if a run of this database died
  * mid-way, take the run lock (kept for the rest of the run), clean up after it, and tell the
- * operator production's real state (logged as found; returned for the report). If a crashed run left production changed and nobody has been
- * told yet, stop here with exit 7: never "nothing to do" over a half-done run.
+ * operator production's real state (logged as found; returned for the report). If a crashed run
+ * left production changed and nobody has been told yet, stop here with exit 7: never "nothing to
+ * do" over a half-done run.
  */
 export async function recoverBeforeRun(state: MigrationRunState): Promise<string[]> {
   const { context, target } = state;
