@@ -97,10 +97,12 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect(recovered?.details.recovery?.droppedDatabases).toEqual([`${s.db.name}_rehearsal_${killed.runId}`]);
     expect(await scratchDatabases(s.db.name)).toEqual([]);
     expect(await revision(s)).toBe('004_slow');
-    expect(latestReport(s.project).revisionAfter).toBe('004_slow');
+    const report = latestReport(s.project);
+    expect(report.revisionAfter).toBe('004_slow');
+    expect(JSON.stringify(report.warnings)).toContain(`run ${killed.runId} (upgrade`);
   });
 
-  it('during the production migration: the tool dies with it, its transaction is rolled back, and the next run verifies production is as before', async () => {
+  it('during the production migration: the tool dies with it, its transaction is rolled back, and the next command taking the lock (backup) verifies production is as before', async () => {
     const s = (current = await scenario());
     addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 300 ELSE 0 END)`), 'pass');
     const killed = await killMidStep(s, 'upgrade', '--yes');
@@ -108,12 +110,15 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     await sleep(1_000);
     expect(await revision(s)).toBe('003_add_order_status');
 
+    // `backup` takes the run lock too: it recovers the dead run, says what production is, and carries on.
+    const backup = await s.cli('backup');
+    expect(backup.exitCode, backup.stdout + backup.stderr).toBe(0);
+    expect(backup.stderr).toMatch(new RegExp(`run ${killed.runId} \\(upgrade, .*killed during migrate; .*production is at revision 003_add_order_status .*verified equal to before that run`));
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery?.verdict).toBe('as-before');
+
     addRevision(s.project, '004_slow', '003_add_order_status', sql('SELECT 1'), 'pass');
     const next = await s.cli('upgrade', '--yes');
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
-    expect(next.stderr).toMatch(/verified equal to before that run/);
-    expect(JSON.stringify(latestReport(s.project).warnings)).toContain(`run ${killed.runId} (upgrade`);
-    expect(journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery?.verdict).toBe('as-before');
     expect(await revision(s)).toBe('004_slow');
   });
 
