@@ -22,8 +22,11 @@ import type { MigrationRunState } from './state.js';
  * statement, scratch databases, and a journal that still says "running".
  */
 
-/** Scratch databases a run creates under its own run id; `failed` (the database a restore replaced) is evidence and is kept. */
-const SCRATCH_PURPOSES = ['rehearsal', 'test'] as const;
+/**
+ * Scratch databases a journaled run creates under its own run id. `failed` (the database a restore
+ * replaced) is evidence and is kept; `test` belongs to `orchestrate test`, which keeps no journal.
+ */
+const SCRATCH_PURPOSES = ['rehearsal'] as const;
 
 /** The steps after which production may have been changed: until `migrate` starts, a run only reads it. */
 const CHANGING_STEPS = ['migrate'];
