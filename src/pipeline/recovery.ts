@@ -192,7 +192,8 @@ const revision = (value: string | null | undefined) => value ?? 'base';
 
 /** One paragraph for a person: what died, what was cleaned up, and production's real state. */
 export function describeRecovery(recovery: CrashRecovery): string {
-  const stopped = recovery.stoppedBackends.cancelled.length + recovery.stoppedBackends.terminated.length;
+  // A backend cancelled and then terminated is one backend.
+  const stopped = new Set([...recovery.stoppedBackends.cancelled, ...recovery.stoppedBackends.terminated]).size;
   const cleaned = `stopped ${stopped} leftover backend${stopped === 1 ? '' : 's'}${recovery.droppedDatabases.length > 0 ? `, dropped ${recovery.droppedDatabases.join(', ')}` : ''}`;
   const died = `run ${recovery.runId} (${recovery.command}, started ${recovery.startedAt}) was killed${recovery.diedIn ? ` during ${recovery.diedIn}` : ''}; ${cleaned}`;
   const now = `production is at revision ${revision(recovery.revision)} (schema ${recovery.fingerprint?.slice(0, 12) ?? 'unknown'})`;
