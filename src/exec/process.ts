@@ -176,6 +176,8 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
       child.once('error', reject);
       child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig }));
     });
+    // Anything the program left running in its group (holding our pipes open) goes now, not at the timeout.
+    supervised.release();
     await streams;
     if (overflow) {
       throw new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${overflow}: stopped rather than read a truncated output`, '');

@@ -49,7 +49,7 @@ function installExitHook(): void {
 }
 
 /** Sends `signal` to every process of the group; a group already gone is not an error. */
-export function killGroup(group: number, signal: NodeJS.Signals): void {
+function killGroup(group: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-group, signal);
   } catch {

@@ -57,11 +57,11 @@ export class CommandMigrator implements Migrator {
   }
 
   upgrade(db: DbTarget, target: string, session: ToolSession): Promise<ProgramRun> {
-    return runTemplate(this.invocation, this.templates.upgrade, { target }, db, session);
+    return runTemplate(this.invocation, this.templates.upgrade, { target }, db, session, 'migration');
   }
 
   downgrade(db: DbTarget, target: string | null, session: ToolSession): Promise<ProgramRun> {
-    return runTemplate(this.invocation, this.templates.downgrade, { target: target ?? 'base' }, db, session);
+    return runTemplate(this.invocation, this.templates.downgrade, { target: target ?? 'base' }, db, session, 'migration');
   }
 
   /** The SQL comes from safety.sqlFiles, read by the safety analysis; the tool cannot render any. */

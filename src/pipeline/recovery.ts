@@ -23,8 +23,11 @@ import type { MigrationRunState } from './state.js';
  * statement, scratch databases, and a journal that still says "running".
  */
 
-/** Scratch databases a run creates under its own run id; `failed` (the database a restore replaced) is evidence and is kept. */
-const SCRATCH_PURPOSES = ['rehearsal', 'test'] as const;
+/**
+ * Scratch databases a journaled run creates under its own run id. `failed` (the database a restore
+ * replaced) is evidence and is kept; `test` belongs to `orchestrate test`, which keeps no journal.
+ */
+const SCRATCH_PURPOSES = ['rehearsal'] as const;
 
 /** The steps after which production may have been changed: until `migrate` starts, a run only reads it. */
 const CHANGING_STEPS = ['migrate'];
@@ -190,7 +193,8 @@ const revision = (value: string | null | undefined) => value ?? 'base';
 
 /** One paragraph for a person: what died, what was cleaned up, and production's real state. */
 export function describeRecovery(recovery: CrashRecovery): string {
-  const stopped = recovery.stoppedBackends.cancelled.length + recovery.stoppedBackends.terminated.length;
+  // A backend cancelled and then terminated is one backend.
+  const stopped = new Set([...recovery.stoppedBackends.cancelled, ...recovery.stoppedBackends.terminated]).size;
   const cleaned = `stopped ${stopped} leftover backend${stopped === 1 ? '' : 's'}${recovery.droppedDatabases.length > 0 ? `, dropped ${recovery.droppedDatabases.join(', ')}` : ''}`;
   const died = `run ${recovery.runId} (${recovery.command}, started ${recovery.startedAt}) was killed${recovery.diedIn ? ` during ${recovery.diedIn}` : ''}; ${cleaned}`;
   const now = `production is at revision ${revision(recovery.revision)} (schema ${recovery.fingerprint?.slice(0, 12) ?? 'unknown'})`;
@@ -221,19 +225,23 @@ export class CrashedRunError extends OrchestrateError {
   }
 }
 
-/** The scope of a command's own recovery: its database, its scratch server, its sessions. */
-export function recoveryScope(context: RunContext, target: DbTarget): RecoveryScope {
-  const scratchUrl = context.settings.rehearsal.scratchUrl;
+/** Where recovery looks and who it says did it: a run (its id) or the daemon. */
+function scopeOf(options: { settings: Settings; target: DbTarget; migrator: Migrator; runId: string | undefined; applicationName: string; logger: Logger }): RecoveryScope {
+  const scratchUrl = options.settings.rehearsal.scratchUrl;
   return {
-    reportDir: context.settings.reportDir,
-    target,
-    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : target,
-    migrator: context.migrator(),
-    runId: context.runId,
-    foundBy: context.runId,
-    inspectName: `${context.applicationName}/inspect`,
-    logger: context.logger,
+    reportDir: options.settings.reportDir,
+    target: options.target,
+    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : options.target,
+    migrator: options.migrator,
+    runId: options.runId,
+    foundBy: options.runId ?? 'daemon',
+    inspectName: `${options.applicationName}/inspect`,
+    logger: options.logger,
   };
+}
+
+function recoveryScope(context: RunContext, target: DbTarget): RecoveryScope {
+  return scopeOf({ settings: context.settings, target, migrator: context.migrator(), runId: context.runId, applicationName: context.applicationName, logger: context.logger });
 }
 
 /**
@@ -252,18 +260,8 @@ export async function recoverUnderLock(context: RunContext, target: DbTarget): P
  * it, that run recovers them). Never stops the daemon from starting: a failure is logged.
  */
 export async function recoverAtDaemonStart(options: { settings: Settings; target: DbTarget; migrator: Migrator; applicationName: string; logger: Logger }): Promise<CrashRecovery[]> {
-  const { settings, target, logger } = options;
-  const scratchUrl = settings.rehearsal.scratchUrl;
-  const scope: RecoveryScope = {
-    reportDir: settings.reportDir,
-    target,
-    scratchAdmin: scratchUrl ? parseDatabaseUrl(scratchUrl) : target,
-    migrator: options.migrator,
-    runId: undefined,
-    foundBy: 'daemon',
-    inspectName: `${options.applicationName}/inspect`,
-    logger,
-  };
+  const { target, logger } = options;
+  const scope = scopeOf({ ...options, runId: undefined });
   if (!unfinishedRuns(scope).some((journal) => !isOwnerAlive(journal))) return [];
   let lock: RunLock;
   try {
@@ -298,8 +296,9 @@ export function pendingRecoveryWarnings(context: RunContext, target: DbTarget): 
 /**
  * The first thing a migration run does, before it plans anything: if a run of this database died
  * mid-way, take the run lock (kept for the rest of the run), clean up after it, and tell the
- * operator production's real state (logged as found; returned for the report). If a crashed run left production changed and nobody has been
- * told yet, stop here with exit 7: never "nothing to do" over a half-done run.
+ * operator production's real state (logged as found; returned for the report). If a crashed run
+ * left production changed and nobody has been told yet, stop here with exit 7: never "nothing to
+ * do" over a half-done run.
  */
 export async function recoverBeforeRun(state: MigrationRunState): Promise<string[]> {
   const { context, target } = state;

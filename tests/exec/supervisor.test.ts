@@ -52,6 +52,15 @@ describe('a supervised tool', () => {
     expect(await within(1_000, () => processesWithEnvironment(marker).length === 0)).toBe(true);
   });
 
+  it('leaves nothing behind when it exits: a child it left holding the output pipe is killed, and the run ends at once', async () => {
+    const marker = randomUUID();
+    const started = Date.now();
+    const run = await runProgram({ program: 'sh', args: ['-c', 'sleep 300 & echo started'], env: { ORCHESTRATE_TEST_MARKER: marker }, timeoutMs: 60_000 });
+    expect(run).toMatchObject({ ok: true, stdout: 'started\n' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await within(1_000, () => processesWithEnvironment(marker).length === 0)).toBe(true);
+  });
+
   it('is stopped when its cancel signal fires', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);

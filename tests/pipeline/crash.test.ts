@@ -1,10 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inProcessDaemon } from '../daemon/support.js';
 import { withAdmin } from '../harness/db.js';
 import { processesWithEnvironment } from '../harness/procwatch.js';
-import { addRevision, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
+import { journalOwner, writeJournal } from '../../src/pipeline/journal.js';
+import { addRevision, databaseState, expectUnchanged, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 let current: Scenario | undefined;
 afterEach(async () => {
@@ -97,10 +100,12 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect(recovered?.details.recovery?.droppedDatabases).toEqual([`${s.db.name}_rehearsal_${killed.runId}`]);
     expect(await scratchDatabases(s.db.name)).toEqual([]);
     expect(await revision(s)).toBe('004_slow');
-    expect(latestReport(s.project).revisionAfter).toBe('004_slow');
+    const report = latestReport(s.project);
+    expect(report.revisionAfter).toBe('004_slow');
+    expect(JSON.stringify(report.warnings)).toContain(`run ${killed.runId} (upgrade`);
   });
 
-  it('during the production migration: the tool dies with it, its transaction is rolled back, and the next run verifies production is as before', async () => {
+  it('during the production migration: the tool dies with it, its transaction is rolled back, and the next command taking the lock (backup) verifies production is as before', async () => {
     const s = (current = await scenario());
     addRevision(s.project, '004_slow', '003_add_order_status', sql(`SELECT pg_sleep(CASE WHEN ${IN_PRODUCTION} THEN 300 ELSE 0 END)`), 'pass');
     const killed = await killMidStep(s, 'upgrade', '--yes');
@@ -108,12 +113,15 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     await sleep(1_000);
     expect(await revision(s)).toBe('003_add_order_status');
 
+    // `backup` takes the run lock too: it recovers the dead run, says what production is, and carries on.
+    const backup = await s.cli('backup');
+    expect(backup.exitCode, backup.stdout + backup.stderr).toBe(0);
+    expect(backup.stderr).toMatch(new RegExp(`run ${killed.runId} \\(upgrade, .*killed during migrate; .*production is at revision 003_add_order_status .*verified equal to before that run`));
+    expect(journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery?.verdict).toBe('as-before');
+
     addRevision(s.project, '004_slow', '003_add_order_status', sql('SELECT 1'), 'pass');
     const next = await s.cli('upgrade', '--yes');
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
-    expect(next.stderr).toMatch(/verified equal to before that run/);
-    expect(JSON.stringify(latestReport(s.project).warnings)).toContain(`run ${killed.runId} (upgrade`);
-    expect(journals(s).find((journal) => journal.runId === killed.runId)?.details.recovery?.verdict).toBe('as-before');
     expect(await revision(s)).toBe('004_slow');
   });
 
@@ -169,5 +177,43 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     } finally {
       await daemon.daemon.stop();
     }
+  });
+
+  it("stops a dead run's backends by application_name prefix (the rehearsal's, the lock's), where the server did not", async () => {
+    const s = (current = await scenario());
+    const runId = 'deadbeef';
+    const applicationName = `orchestrate/${runId}`;
+    // A dead run on an old server (no client_connection_check_interval): its rehearsal statement runs on.
+    const leftover = new pg.Client({ connectionString: s.db.url, application_name: `${applicationName}/rehearsal` });
+    await leftover.connect();
+    leftover.on('error', () => undefined);
+    const leftoverPid = ((await leftover.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
+    const sleeping = leftover.query('SELECT pg_sleep(300)').catch((error: unknown) => error);
+    // Its lock session, idle: a backend whose client is gone but whose socket the server has not noticed closed.
+    const lockSession = new pg.Client({ connectionString: s.db.url, application_name: `${applicationName}/lock` });
+    await lockSession.connect();
+    lockSession.on('error', () => undefined);
+    const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    writeJournal(path.join(s.project.dir, 'reports'), {
+      runId,
+      command: 'upgrade',
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      applicationName,
+      steps: [{ name: 'rehearsal', status: 'running' }],
+      details: { ...journalOwner(), pid: Number(dead.stdout), database: s.db.name },
+    });
+    const state = await databaseState(s.db.url);
+
+    const backup = await s.cli('backup');
+    expect(backup.exitCode, backup.stdout + backup.stderr).toBe(0);
+    expect(backup.stderr).toMatch(/run deadbeef \(upgrade, .*killed during rehearsal; stopped 2 leftover backends; it had not changed production/);
+    expect(await sleeping).toBeInstanceOf(Error);
+    expect(await backendsOf(applicationName)).toEqual([]);
+    const recovery = journals(s).find((journal) => journal.runId === runId)?.details.recovery as { stoppedBackends: { cancelled: number[]; terminated: number[] } } | undefined;
+    expect([...(recovery?.stoppedBackends.cancelled ?? []), ...(recovery?.stoppedBackends.terminated ?? [])]).toContain(leftoverPid);
+    await leftover.end().catch(() => undefined);
+    await lockSession.end().catch(() => undefined);
+    await expectUnchanged(s.db.url, state);
   });
 });
