@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sweepOldFiles } from '../../src/daemon/jobs/housekeeping.js';
 import { createRunLog } from '../../src/log/logger.js';
+import { writeJournal } from '../../src/pipeline/journal.js';
 import { appendAudit, auditPath, auditSegments, readAudit, rotateAudit, type AuditEntry } from '../../src/report/audit.js';
 import { AuditIndex } from '../../src/report/auditIndex.js';
 import { REPO_ROOT } from '../harness/cli.js';
@@ -155,5 +156,14 @@ describe('housekeeping rotation', () => {
     expect(metrics.get('orchestrate_last_run_exit_code{command="rollback"}')).toBe(7);
     const runs = JSON.parse((await running.get('/runs?limit=3')).body) as { recent: { runId: string }[] };
     expect(runs.recent.map((run) => run.runId)).toEqual(['live1', 's29', 's28']);
+
+    // Journals are re-read only when they change: a run seen running, then finished, is seen finished.
+    const journal = { runId: 'live2', command: 'upgrade', status: 'running' as const, startedAt: new Date().toISOString(), applicationName: 'orchestrate/live2', steps: [], details: {} };
+    writeJournal(reportDir, journal);
+    const runningNow = async () => (JSON.parse((await running?.get('/runs'))?.body ?? '{}') as { running: { runId: string }[] }).running.map((run) => run.runId);
+    expect(await runningNow()).toEqual(['live2']);
+    expect(await runningNow()).toEqual(['live2']);
+    writeJournal(reportDir, { ...journal, status: 'rolled-back', finishedAt: new Date().toISOString(), exitCode: 6 });
+    expect(await runningNow()).toEqual([]);
   });
 });
