@@ -30,6 +30,12 @@ describe('the one exit-code table', () => {
     expect(JSON.parse(result.stdout)).toEqual(rows);
   });
 
+  it('is what the CLI error boundary reports with --json', async () => {
+    const result = await runCli(['upgrade', '--json', '--dry-runn'], { cwd: '/' });
+    expect(result.exitCode).toBe(ExitCode.Usage);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, exitCode: 2, meaning: EXIT_CODES[2].meaning, production: EXIT_CODES[2].production });
+  });
+
   it('agrees with the tables of the README and docs/operations.md', () => {
     for (const [file, pattern] of [
       ['README.md', (code: number) => new RegExp(`^\\| ${code} \\| .*\\| (\\*\\*)?(.+?)(\\*\\*)? \\|$`, 'm')],
