@@ -44,7 +44,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   say "installing node modules (npm ci: exactly the lock file)"
   # squawk-cli is pinned to a version whose five platform packages the registry all has, so the lock
   # file lists every one of them and npm ci accepts it on any platform.
-  npm ci --no-audit --no-fund --loglevel=error
+  # --engine-strict: a dependency that does not run on this Node fails the install instead of warning.
+  npm ci --engine-strict --no-audit --no-fund --loglevel=error
 fi
 
 npm run --silent build

@@ -20,7 +20,7 @@ import { upgradeCommand } from './commands/upgrade.js';
 import { validateCommand } from './commands/validate.js';
 import { commandExitCode } from './commands/exitCode.js';
 import { globalOptions } from './commands/shared.js';
-import { ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
+import { EXIT_CODES, ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
 import { redact } from './util/redact.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -78,7 +78,7 @@ function report(error: unknown, json: boolean): number {
   const hint = known && error.hint ? ` (${redact(error.hint)})` : '';
   process.stderr.write(`orchestrate: ${message.replace(/\s*\n\s*/g, ' ')}${hint}\n`);
   if (!known && process.env.ORCHESTRATE_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
-  if (json) process.stdout.write(`${JSON.stringify({ ok: false, exitCode, error: message })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, exitCode, error: message, meaning: EXIT_CODES[exitCode].meaning, production: EXIT_CODES[exitCode].production })}\n`);
   return exitCode;
 }
 

@@ -18,7 +18,7 @@ import { ROTATE_BYTES, housekeepingJob } from './jobs/housekeeping.js';
 import { pendingCheckJob, type PendingObservation } from './jobs/pendingCheck.js';
 import { retentionJob, type FailedDatabasesObservation } from './jobs/retention.js';
 import { createMetrics } from './metrics.js';
-import { recentRuns } from './runs.js';
+import { JournalCache, recentRuns } from './runs.js';
 import type { Clock, ScheduleHandle, Scheduler } from './scheduler.js';
 import { json, startHttpServer, type HttpServer } from './server.js';
 
@@ -142,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
 
   const audit = new AuditIndex(settings.reportDir, RUNS_MAX_LIMIT);
+  const journals = new JournalCache(settings.reportDir);
   // The whole ledger is read once, here; every scrape after that reads only what was appended.
   try {
     audit.refresh();
@@ -175,7 +176,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         '/runs': async (query) => {
           const requested = Number(query.get('limit') ?? RUNS_DEFAULT_LIMIT);
           const limit = Number.isInteger(requested) && requested > 0 ? Math.min(requested, RUNS_MAX_LIMIT) : RUNS_DEFAULT_LIMIT;
-          return json(200, recentRuns(settings.reportDir, audit, limit, RUNS_MAX_LIMIT));
+          return json(200, recentRuns(journals, audit, limit, RUNS_MAX_LIMIT));
         },
       },
     });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { InternalError } from '../errors.js';
+import { EXIT_CODES, ExitCode, InternalError } from '../errors.js';
 import { startLocalCluster } from '../localpg/cluster.js';
 import { AlembicMigrator } from '../migrators/alembic.js';
 import { NodePgMigrateMigrator } from '../migrators/nodePgMigrate.js';
@@ -114,7 +114,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     say('');
     say(`== result ==`);
-    say(`run 1 exited ${good.exitCode} (0 = success), run 2 exited ${failing.exitCode} (6 = failed and rolled back, verified)`);
+    say(`run 1 exited ${good.exitCode} (${EXIT_CODES[ExitCode.Success].meaning}), run 2 exited ${failing.exitCode} (${EXIT_CODES[ExitCode.RolledBack].meaning})`);
     say(`reports: ${path.join(workspace, 'reports')}   logs: ${path.join(workspace, 'logs')}   backups: ${path.join(workspace, 'backups')}`);
     if (good.exitCode !== 0 || failing.exitCode !== 6) throw new InternalError(`the demo did not go as expected (exit codes ${good.exitCode} and ${failing.exitCode}); see ${workspace}`);
     return { workspace, tool, goodRunExit: good.exitCode ?? -1, failingRunExit: failing.exitCode ?? -1 };

@@ -4,6 +4,13 @@ import { auditPath, auditSegments, parseAuditLine, type AuditEntry } from './aud
 /** Bytes read per read(2): bounds the memory one refresh needs, however much the ledger grew. */
 const CHUNK_BYTES = 1 << 20;
 
+/**
+ * How long a rotated segment is still watched for a line written through a descriptor opened before
+ * the rename (an appender descheduled between its open and its write), and how many are watched at most.
+ */
+const FOLLOW_MS = 60_000;
+const FOLLOW_MAX = 64;
+
 /** How the latest run of one command ended, for /metrics. */
 export interface LatestRun {
   readonly exitCode: number;
@@ -27,8 +34,8 @@ interface TrackedFile {
  *
  * Rotation (rotateAudit) renames audit.jsonl to a segment; appenders then start a new audit.jsonl.
  * The index follows the file it was reading by inode: when audit.jsonl is a different file, it
- * finishes the old one under its segment name, keeps watching that segment for a line a slow
- * appender opened before the rename, and starts the new file from its first byte.
+ * finishes the old one under its segment name, keeps watching that segment for a while for a line a
+ * slow appender opened before the rename, and starts the new file from its first byte.
  */
 export class AuditIndex {
   readonly #reportDir: string;
@@ -37,8 +44,14 @@ export class AuditIndex {
   readonly #latest = new Map<string, LatestRun>();
   #recent: AuditEntry[] = [];
   #current: TrackedFile | undefined;
-  #previous: TrackedFile | undefined;
+  /** Segments recently rotated away from under us, with when we moved past them. */
+  #following: { file: TrackedFile; since: number }[] = [];
+  /** The newest segment read, by name. */
+  #newestSegment: string | undefined;
   #started = false;
+  /** Lines consumed so far, and the first line number `recent` keeps (see refresh). */
+  #lines = 0;
+  #keepFrom = 0;
 
   constructor(reportDir: string, keepRecent: number) {
     this.#reportDir = reportDir;
@@ -47,27 +60,27 @@ export class AuditIndex {
 
   /** Reads what was appended since the last call; the first call reads the whole ledger once. */
   refresh(): void {
+    const now = Date.now();
     if (!this.#started) {
       this.#started = true;
       const segments = auditSegments(this.#reportDir);
-      for (const segment of segments) {
-        const stat = statSync(segment, { throwIfNoEntry: false });
-        if (!stat) continue;
-        const tracked = track(segment, stat);
-        this.#consume(tracked, stat.size);
-        this.#previous = tracked;
-      }
+      // The first read goes through the whole ledger, but only its last lines are kept as entries:
+      // keeping every parsed line for a while would promote them all to the old generation, garbage the
+      // collector would then have to mark and compact while the daemon serves requests.
+      // Counting newlines first costs a read of the files, no allocation per line.
+      const total = [...segments, auditPath(this.#reportDir)].reduce((sum, file) => sum + countNewlines(file), 0);
+      this.#keepFrom = total - 2 * this.#keepRecent;
+      this.#readNewSegments(segments, now);
     }
-    if (this.#previous) this.#follow(this.#previous);
+    for (const { file } of this.#following) this.#follow(file);
+    // Read once more after the window, then let go: at most FOLLOW_MAX stats per refresh.
+    this.#following = this.#following.filter(({ since }) => now - since < FOLLOW_MS).slice(-FOLLOW_MAX);
     const file = auditPath(this.#reportDir);
     const stat = statSync(file, { throwIfNoEntry: false });
-    if (this.#current && (!stat || !sameFile(this.#current, stat))) {
-      // Rotated: the file we were reading is now a segment. Finish it, and keep an eye on it.
-      const moved = this.#findSegment(this.#current);
-      if (moved) this.#follow(moved);
-      this.#previous = moved;
-      this.#current = undefined;
-    }
+    const rotated = this.#current !== undefined && (!stat || !sameFile(this.#current, stat));
+    // Not reading any file (none was there) is a time a file may have come and been rotated unseen.
+    if (rotated || this.#current === undefined) this.#readNewSegments(auditSegments(this.#reportDir), now);
+    if (rotated) this.#current = undefined;
     if (!stat) return;
     this.#current ??= track(file, stat);
     if (stat.size < this.#current.offset) {
@@ -75,6 +88,22 @@ export class AuditIndex {
       this.#current.offset = 0;
     }
     this.#consume(this.#current, stat.size);
+  }
+
+  /**
+   * Segments newer (by name, which is by age) than the newest one read so far: the file we were reading,
+   * renamed (read on from where we were), and any rotated before we ever saw them (read whole).
+   */
+  #readNewSegments(segments: readonly string[], now: number): void {
+    for (const segment of segments) {
+      if (this.#newestSegment !== undefined && segment <= this.#newestSegment) continue;
+      const stat = statSync(segment, { throwIfNoEntry: false });
+      if (!stat) continue;
+      const tracked = this.#current && sameFile(this.#current, stat) ? { ...this.#current, path: segment } : track(segment, stat);
+      this.#consume(tracked, stat.size);
+      this.#following.push({ file: tracked, since: now });
+      this.#newestSegment = segment;
+    }
   }
 
   /** Runs per (command, outcome), over the whole ledger. */
@@ -90,14 +119,6 @@ export class AuditIndex {
   /** The newest entries, newest first, at most `limit` (and at most `keepRecent`). */
   recent(limit: number): readonly AuditEntry[] {
     return this.#recent.slice(-limit).reverse();
-  }
-
-  #findSegment(file: TrackedFile): TrackedFile | undefined {
-    for (const segment of auditSegments(this.#reportDir).reverse()) {
-      const stat = statSync(segment, { throwIfNoEntry: false });
-      if (stat && sameFile(file, stat)) return { path: segment, dev: file.dev, ino: file.ino, offset: file.offset };
-    }
-    return undefined;
   }
 
   #follow(file: TrackedFile): void {
@@ -132,6 +153,7 @@ export class AuditIndex {
   }
 
   #add(line: string): void {
+    this.#lines += 1;
     const entry = parseAuditLine(line);
     if (!entry) return;
     const key = `${entry.command}\u0000${entry.outcome}`;
@@ -139,9 +161,29 @@ export class AuditIndex {
     if (counted) counted.count += 1;
     else this.#counts.set(key, { command: entry.command, outcome: entry.outcome, count: 1 });
     this.#latest.set(entry.command, { exitCode: entry.exitCode, durationMs: entry.durationMs, finishedAt: entry.finishedAt });
+    if (this.#lines <= this.#keepFrom) return;
     this.#recent.push(entry);
     // Trimmed in batches: one splice per `keepRecent` lines instead of a shift per line.
     if (this.#recent.length >= this.#keepRecent * 2) this.#recent = this.#recent.slice(-this.#keepRecent);
+  }
+}
+
+function countNewlines(file: string): number {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return 0;
+  }
+  try {
+    const buffer = Buffer.alloc(CHUNK_BYTES);
+    let count = 0;
+    for (let read = readSync(fd, buffer); read > 0; read = readSync(fd, buffer)) {
+      for (let at = buffer.indexOf(10); at !== -1 && at < read; at = buffer.indexOf(10, at + 1)) count += 1;
+    }
+    return count;
+  } finally {
+    closeSync(fd);
   }
 }
 

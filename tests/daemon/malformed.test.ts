@@ -8,10 +8,10 @@ import { httpGet, listeningUrl, sigterm } from './support.js';
 const TOKEN = 'malformed-test-token-77c2';
 
 /**
- * Writes `payload` on a raw TCP connection and returns what came back before the server closed the
- * connection or `waitMs` passed, whichever is first. Every wait is bounded.
+ * Writes `payload` on a raw TCP connection and returns what came back: as soon as it matches `until`,
+ * or when the server closed the connection, or after `waitMs`, whichever is first. Every wait is bounded.
  */
-function exchange(port: number, payload: string | Buffer | readonly (string | Buffer)[], waitMs = 1_500): Promise<string> {
+function exchange(port: number, payload: string | Buffer | readonly (string | Buffer)[], until?: RegExp, waitMs = until ? 10_000 : 1_500): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let received = '';
@@ -21,7 +21,10 @@ function exchange(port: number, payload: string | Buffer | readonly (string | Bu
       resolve(received);
     };
     const timer = setTimeout(finish, waitMs);
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (until?.test(received)) finish();
+    });
     socket.on('error', finish);
     socket.on('close', finish);
     socket.on('connect', () => {
@@ -83,7 +86,7 @@ describe('the daemon survives any request', () => {
   });
 
   it.each(CORPUS)('$name: answered or closed, and /healthz still answers 200', async ({ payload, expect: expected }) => {
-    const answer = await exchange(port, payload);
+    const answer = await exchange(port, payload, expected);
     if (expected) expect(answer).toMatch(expected);
     expect(daemon.exitCode).toBeNull();
     const health = await httpGet(`${url}/healthz`, { authorization: `Bearer ${TOKEN}` });
@@ -91,7 +94,7 @@ describe('the daemon survives any request', () => {
   });
 
   it('survives the whole corpus at once, fifty connections held open, and still stops cleanly', async () => {
-    const held = Array.from({ length: 50 }, () => exchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 2_000));
+    const held = Array.from({ length: 50 }, () => exchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', undefined, 2_000));
     await Promise.all(CORPUS.map(({ payload }) => exchange(port, payload)));
     expect((await httpGet(`${url}/healthz`, { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     await Promise.all(held);

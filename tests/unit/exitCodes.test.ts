@@ -30,6 +30,12 @@ describe('the one exit-code table', () => {
     expect(JSON.parse(result.stdout)).toEqual(rows);
   });
 
+  it('is what the CLI error boundary reports with --json', async () => {
+    const result = await runCli(['upgrade', '--json', '--dry-runn'], { cwd: '/' });
+    expect(result.exitCode).toBe(ExitCode.Usage);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, exitCode: 2, meaning: EXIT_CODES[2].meaning, production: EXIT_CODES[2].production });
+  });
+
   it('agrees with the tables of the README and docs/operations.md', () => {
     for (const [file, pattern] of [
       ['README.md', (code: number) => new RegExp(`^\\| ${code} \\| .*\\| (\\*\\*)?(.+?)(\\*\\*)? \\|$`, 'm')],
@@ -42,7 +48,7 @@ describe('the one exit-code table', () => {
 
   it('is the only place in the sources that spells the meanings out', () => {
     const spelled = rows.filter((row) => row.meaning.length > 30).map((row) => row.meaning);
-    for (const file of ['scripts/deploy.sh', 'src/notify/event.ts', 'src/commands/migrationCommand.ts', 'src/report/runReport.ts', 'src/cli.ts']) {
+    for (const file of ['scripts/deploy.sh', 'src/notify/event.ts', 'src/commands/migrationCommand.ts', 'src/report/runReport.ts', 'src/cli.ts', 'src/demo/demo.ts']) {
       const text = read(file);
       for (const meaning of spelled) expect(text, file).not.toContain(meaning);
       expect(text, file).not.toContain('NEEDS A HUMAN');
