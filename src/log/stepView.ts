@@ -32,6 +32,8 @@ interface StepLine {
   durationMs?: number;
   note?: string;
   progress?: string;
+  /** Warnings logged while the step ran, shown under it. */
+  readonly warnings: string[];
 }
 
 interface LogEvent {
@@ -117,14 +119,15 @@ function liveView(stream: TerminalStream, now: () => number): StepView {
   const fit = (text: string) => (text.length > width() ? `${text.slice(0, width() - 1)}…` : text);
   const render = () => {
     if (closed) return;
-    const lines = steps.map((step) => {
+    const lines = steps.flatMap((step) => {
       const name = step.name.padEnd(13);
+      const under = step.warnings.map((warning) => fit(`    ⚠ ${warning}`));
       if (step.status === 'running') {
         const elapsed = formatDuration(now() - step.startedAt);
-        return fit(`${spinner.frames[frame % spinner.frames.length]} ${name} ${elapsed.padStart(7)}${step.progress ? `  ${step.progress}` : ''}`);
+        return [fit(`${spinner.frames[frame % spinner.frames.length]} ${name} ${elapsed.padStart(7)}${step.progress ? `  ${step.progress}` : ''}`), ...under];
       }
       const duration = step.durationMs !== undefined ? formatDuration(step.durationMs) : '';
-      return fit(`${SYMBOLS[step.status]} ${name} ${duration.padStart(7)}${step.note ? `  ${step.note}` : ''}`);
+      return [fit(`${SYMBOLS[step.status]} ${name} ${duration.padStart(7)}${step.note ? `  ${step.note}` : ''}`), ...under];
     });
     draw(lines.join('\n'));
   };
@@ -149,10 +152,10 @@ function liveView(stream: TerminalStream, now: () => number): StepView {
       const transition = stepTransition(event);
       if (transition) {
         if (transition.status === 'running') {
-          steps.push({ name: transition.name, status: 'running', startedAt: now() });
+          steps.push({ name: transition.name, status: 'running', startedAt: now(), warnings: [] });
         } else {
           const step = steps.findLast((candidate) => candidate.name === transition.name);
-          const target = step ?? { name: transition.name, status: transition.status, startedAt: now() };
+          const target = step ?? { name: transition.name, status: transition.status, startedAt: now(), warnings: [] };
           if (!step) steps.push(target);
           target.status = transition.status;
           target.progress = undefined;
@@ -164,9 +167,14 @@ function liveView(stream: TerminalStream, now: () => number): StepView {
         return;
       }
       if ((event.level ?? 0) >= WARN && event.outcome === undefined) {
-        // Printed above the live lines, which are drawn again below it.
-        draw.clear();
-        stream.write(`${(event.level ?? 0) > WARN ? '✖' : '⚠'} ${oneLine(event.msg ?? '')}${event.error ? `: ${oneLine(event.error)}` : ''}\n`);
+        const text = `${oneLine(event.msg ?? '')}${event.error ? `: ${oneLine(event.error)}` : ''}`;
+        // Under the step it happened in; outside any step, printed above the live lines (drawn again below it).
+        const running = steps.findLast((step) => step.status === 'running');
+        if (running) running.warnings.push(text);
+        else {
+          draw.clear();
+          stream.write(`${(event.level ?? 0) > WARN ? '✖' : '⚠'} ${text}\n`);
+        }
         render();
       }
     },

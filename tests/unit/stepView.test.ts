@@ -61,7 +61,9 @@ describe('the step view on a TTY', () => {
     const finalFrame = text.split(/\u001b\[[0-9;?]*[A-Za-z]/).join('');
     expect(finalFrame).toContain('✔ preflight       1.2 s  apply 1 migration');
     expect(finalFrame).toContain('✖ migrate         2.5 s  the production migration failed: boom');
-    expect(finalFrame).toContain('⚠ production attempt 1: lock timeout');
+    // A warning is shown indented under the step it happened in, not above the steps.
+    expect(finalFrame).toContain('\n    ⚠ production attempt 1: lock timeout');
+    expect(finalFrame).not.toMatch(/^⚠ production attempt/m);
     // The run's closing event is the summary's to tell.
     expect(finalFrame).not.toContain('rolled back');
     // Closed: later events (another command's, a late warning) do not redraw it.
