@@ -34,8 +34,9 @@ async function readToolVersion(program: string): Promise<ToolVersion> {
 }
 
 /**
- * A run asks the same program its version up to five times (preflight checks, backup preflight, dump,
- * verify, restore), and on Debian each start goes through the Perl pg_wrapper (0.1-0.2 s). One answer
+ * A run asks pg_dump its version three times (preflight checks, backup preflight, the dump's own
+ * preflight) and pg_restore twice (preflight checks, restore), and on Debian each start goes through
+ * the Perl pg_wrapper (0.1-0.2 s). One answer
  * serves a run; it expires so that a long-lived daemon notices an upgraded tool, and a failure is
  * never remembered.
  */

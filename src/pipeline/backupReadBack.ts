@@ -11,7 +11,7 @@ import type { MigrationRunState } from './state.js';
  * of reading the archive twice; a run without a rehearsal (--skip-test, rollback) reads it back in
  * the backup step as before. See docs/performance.md.
  */
-export function readBackLeftToRehearsal(state: MigrationRunState): boolean {
+function readBackLeftToRehearsal(state: MigrationRunState): boolean {
   return !state.options.skipRehearsal;
 }
 
