@@ -18,7 +18,7 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
     // Checked before the run starts its log: bad input writes nothing.
     const portProblem = args.port === undefined ? undefined : flagProblem(daemonSchema.shape.port, args.port, '--port');
     if (portProblem) throw new UsageError(portProblem);
-    return runCommand({ name: 'daemon', args }, async (context) => {
+    return runCommand({ name: 'daemon', args, consoleMode: 'events' }, async (context) => {
       const result = await runDaemon(context, args.port !== undefined ? { port: args.port } : {});
       return {
         exitCode: ExitCode.Success,

@@ -3,7 +3,7 @@ import { ENVIRONMENTS, type Environment } from '../config/schema.js';
 import type { SettingOverrides } from '../config/settings.js';
 import { createRunContext, type RunContext } from '../context.js';
 import { OrchestrateError, errorMessage, type ExitCode } from '../errors.js';
-import type { ConsoleLevel } from '../log/logger.js';
+import type { ConsoleLevel, ConsoleMode } from '../log/logger.js';
 import { redact, redactDeep } from '../util/redact.js';
 import { setCommandExitCode } from './exitCode.js';
 
@@ -55,6 +55,8 @@ export interface CommandRun {
   readonly args: GlobalArgs;
   /** Terminal verbosity: read-only commands show warnings only, long jobs show progress. */
   readonly consoleLevel?: ConsoleLevel;
+  /** `events` for a long-running service whose stderr is its log (the daemon); default: the step view. */
+  readonly consoleMode?: ConsoleMode;
   readonly overrides?: SettingOverrides;
 }
 
@@ -68,7 +70,7 @@ export async function runCommand(run: CommandRun, work: (context: RunContext) =>
     flags: run.args,
     consoleLevel: run.args.json ? 'warn' : (run.consoleLevel ?? 'info'),
     // --json keeps the event stream on stderr as it always was; --verbose asks for it.
-    consoleMode: run.args.json || run.args.verbose ? 'events' : 'steps',
+    consoleMode: run.args.json || run.args.verbose ? 'events' : (run.consoleMode ?? 'steps'),
     ...(run.overrides ? { overrides: run.overrides } : {}),
   });
   let outcome: CommandOutcome;
