@@ -170,8 +170,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
   jobGauge('orchestrate_job_last_failed', '1 when the latest execution of the job failed (what /healthz reports), else 0.', (job) => (job.lastOutcome === 'failed' ? 1 : 0));
   jobGauge('orchestrate_job_running', '1 while the job is executing.', (job) => (job.running ? 1 : 0));
 
-  // Labelled by database so that, before the first check, the series is absent rather than a misleading 0.
-  const pendingGauge = (name: string, help: string, value: (observation: PendingObservation) => number) =>
+  // Labelled by database so that, before the first observation, the series is absent rather than a misleading 0.
+  const observedGauge = <T>(observe: () => T | undefined) => (name: string, help: string, value: (observation: T) => number) =>
     new Gauge({
       name,
       help,
@@ -179,24 +179,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
       registers: [registry],
       collect() {
         this.reset();
-        const observation = sources.pending();
+        const observation = observe();
         if (observation) this.set({ database: sources.database }, value(observation));
       },
     });
+  const pendingGauge = observedGauge(() => sources.pending());
   pendingGauge('orchestrate_migrations_pending', 'Migrations not yet applied to the database, as of the latest pending-migration check.', (observation) => observation.pending.length);
   pendingGauge('orchestrate_migrations_last_check_timestamp_seconds', 'When the pending-migration check last succeeded (Unix time).', (observation) => seconds(observation.checkedAt));
-  const failedGauge = (name: string, help: string, value: (observation: FailedDatabasesObservation) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['database'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        const observation = sources.failedDatabases();
-        if (observation) this.set({ database: sources.database }, value(observation));
-      },
-    });
+  const failedGauge = observedGauge(() => sources.failedDatabases());
   failedGauge('orchestrate_failed_databases', 'Kept <db>_failed_<run> databases (replaced by a restore), as of the latest retention run.', (observation) => observation.count);
   failedGauge('orchestrate_failed_databases_bytes', 'Total size of the kept failed-run databases, as of the latest retention run.', (observation) => observation.bytes);
   failedGauge('orchestrate_failed_databases_overdue', 'Kept failed-run databases older than rollback.keepFailedDays that the retention job could not drop.', (observation) => observation.overdue);

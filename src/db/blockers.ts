@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { redact } from '../util/redact.js';
-import { connect } from './client.js';
+import { pollOnOwnConnection } from './poller.js';
 import { serverApplicationName } from './sessions.js';
 import type { DbTarget } from './target.js';
 
@@ -76,45 +75,21 @@ export interface BlockerWatch {
  * partition locks briefly, so the default period (100 ms) is gentler than the rehearsal's lock sampler.
  */
 export function startBlockerWatch(target: DbTarget, applicationName: string, options: { intervalMs?: number; watcherApplicationName?: string } = {}): BlockerWatch {
-  const intervalMs = options.intervalMs ?? 100;
   const seen = new Map<number, Blocker>();
-  const stopping = new AbortController();
-  let signalReady: () => void = () => undefined;
-  const firstLook = new Promise<void>((resolve) => {
-    signalReady = resolve;
-  });
-
-  const run = async () => {
-    const client = await connect(target, options.watcherApplicationName ?? `${applicationName}/blockers`);
-    try {
-      let previous = performance.now();
-      while (!stopping.signal.aborted) {
-        const at = performance.now();
-        for (const blocker of await currentBlockers(client, applicationName)) {
-          const earlier = seen.get(blocker.pid);
-          seen.set(blocker.pid, { ...blocker, blockedMs: Math.round((earlier?.blockedMs ?? 0) + (at - previous)) });
-        }
-        previous = at;
-        signalReady();
-        const wait = intervalMs - (performance.now() - at);
-        if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    } finally {
-      await client.end().catch(() => undefined);
+  let previous = performance.now();
+  const poller = pollOnOwnConnection(target, options.watcherApplicationName ?? `${applicationName}/blockers`, options.intervalMs ?? 100, async (client) => {
+    const at = performance.now();
+    for (const blocker of await currentBlockers(client, applicationName)) {
+      const earlier = seen.get(blocker.pid);
+      seen.set(blocker.pid, { ...blocker, blockedMs: Math.round((earlier?.blockedMs ?? 0) + (at - previous)) });
     }
-  };
-  const running = run();
-  running.catch(() => undefined);
-  const ready = Promise.race([firstLook, running]).then(
-    () => undefined,
-    () => undefined,
-  );
-
+    previous = at;
+  });
   return {
-    ready,
+    // Naming a blocker is a courtesy: a watch that cannot connect must not hold up or fail the migration.
+    ready: poller.ready.catch(() => undefined),
     async stop() {
-      stopping.abort();
-      await running.catch(() => undefined);
+      await poller.stop().catch(() => undefined);
       return [...seen.values()].sort((a, b) => b.blockedMs - a.blockedMs || a.pid - b.pid);
     },
   };

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { connect } from './client.js';
+import { pollOnOwnConnection } from './poller.js';
 import { SESSION_COLUMNS, serverApplicationName, toSessionInfo, type SessionInfo, type SessionRow } from './sessions.js';
 import type { DbTarget } from './target.js';
 import { notExtensionMember, qualifiedName, userSchemaCondition } from './userSchemas.js';
@@ -140,41 +139,18 @@ export function startLockSampler(target: DbTarget, applicationName: string, opti
   const intervalMs = options.intervalMs ?? 25;
   const startedAt = performance.now();
   const builder = new TraceBuilder();
-  const stopping = new AbortController();
-  let signalReady: () => void = () => undefined;
-  const firstSample = new Promise<void>((resolve) => {
-    signalReady = resolve;
+  const tag = serverApplicationName(applicationName);
+  let previous = performance.now() - intervalMs;
+  const poller = pollOnOwnConnection(target, options.samplerApplicationName ?? `${applicationName}/lock-sampler`, intervalMs, async (client) => {
+    const at = performance.now();
+    const result = await client.query<LockRow>(SAMPLE_SQL, [tag]);
+    builder.add(at - startedAt, at - previous, result.rows);
+    previous = at;
   });
-
-  const run = async () => {
-    const client = await connect(target, options.samplerApplicationName ?? `${applicationName}/lock-sampler`);
-    try {
-      let previous = performance.now() - intervalMs;
-      const tag = serverApplicationName(applicationName);
-      while (!stopping.signal.aborted) {
-        const at = performance.now();
-        const result = await client.query<LockRow>(SAMPLE_SQL, [tag]);
-        builder.add(at - startedAt, at - previous, result.rows);
-        previous = at;
-        signalReady();
-        const wait = intervalMs - (performance.now() - at);
-        if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
-  const running = run();
-  // A failure is reported by stop() and ready; until someone asks, it must not be an unhandled rejection.
-  running.catch(() => undefined);
-  const ready = Promise.race([firstSample, running]).then(() => undefined);
-  ready.catch(() => undefined);
-
   return {
-    ready,
+    ready: poller.ready,
     async stop() {
-      stopping.abort();
-      await running;
+      await poller.stop();
       return builder.traces();
     },
   };
