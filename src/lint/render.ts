@@ -5,22 +5,19 @@ import type { DbTarget } from '../db/target.js';
 import { UsageError } from '../errors.js';
 import { stateAt } from '../migrators/plan.js';
 import type { Migration, RenderedMigration } from '../migrators/types.js';
+import { toolVersionTables } from '../migrators/versionTables.js';
 
 export type { RenderedMigration } from '../migrators/types.js';
 
 /** Rendering offline is quick; a tool that hangs here is broken, not slow. */
 const RENDER_TIMEOUT_MS = 120_000;
 
-/** The tables the tool keeps its own records in: statements on them are bookkeeping, never findings. */
+/**
+ * The tables the tool keeps its own records in (migrator.versionTable included): statements on them
+ * are bookkeeping, never findings. A qualified name is also listed bare, as the SQL may not qualify it.
+ */
 export function bookkeepingTables(settings: RunContext['settings']): ReadonlySet<string> {
-  switch (settings.migrator.tool) {
-    case 'alembic':
-      return new Set(['alembic_version']);
-    case 'node-pg-migrate':
-      return new Set([settings.migrator.migrationsTable]);
-    case 'command':
-      return new Set();
-  }
+  return new Set(toolVersionTables(settings.migrator).flatMap((table) => [table, table.slice(table.indexOf('.') + 1)]));
 }
 
 /**
