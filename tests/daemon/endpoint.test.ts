@@ -57,7 +57,8 @@ describe('orchestrate daemon as a real process', () => {
     expect(after.get('orchestrate_backups')).toBe(1);
     expect(after.get('orchestrate_backups_bytes')).toBeGreaterThan(0);
     expect(after.get('orchestrate_backup_newest_verified_age_seconds')).toBeLessThan(120);
-    expect(after.get('orchestrate_job_runs_total{daemon_job="pendingCheck",outcome="succeeded"}')).toBe(1);
+    // At least its run on start: a test that spans a quarter hour also sees its scheduled run.
+    expect(after.get('orchestrate_job_runs_total{daemon_job="pendingCheck",outcome="succeeded"}')).toBeGreaterThanOrEqual(1);
     expect(after.get('process_resident_memory_bytes')).toBeGreaterThan(0);
 
     const runs = JSON.parse((await get('/runs')).body) as { running: unknown[]; recent: { command: string; outcome: string; exitCode: number; revisionAfter: string }[] };
