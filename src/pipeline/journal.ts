@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { redactDeep } from '../util/redact.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
+import { parseJsonAs } from '../util/json.js';
 
 /**
  * The run journal: one JSON file per run under <reportDir>/runs/, rewritten atomically at every step.
@@ -70,14 +71,7 @@ const runJournalSchema = z.looseObject({
 
 /** A journal is parsed or refused whole: a half-understood one must not steer recovery or prune. */
 export function parseJournal(text: string): RunJournal | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = runJournalSchema.safeParse(raw);
-  return parsed.success ? (parsed.data as RunJournal) : undefined;
+  return parseJsonAs(runJournalSchema, text) as RunJournal | undefined;
 }
 
 export function runsDirectory(reportDir: string): string {

@@ -166,17 +166,6 @@ export function blockedBy(attempts: readonly LockAttempt[]): string | undefined 
   return blocker ? `blocked by ${describeBlocker(blocker)}` : undefined;
 }
 
-/** One line per attempt, for the terminal and the Markdown report. */
-export function describeAttempts(attempts: readonly LockAttempt[]): string {
-  return attempts
-    .map((attempt) => {
-      const blocker = attempt.blockers[0];
-      const wait = attempt.waitedBeforeMs > 0 ? ` after a ${attempt.waitedBeforeMs} ms pause` : '';
-      return `attempt ${attempt.attempt} (lock_timeout ${attempt.lockTimeoutMs} ms${wait}): ${attempt.outcome}${blocker ? `, blocked by ${describeBlocker(blocker)}` : ''}`;
-    })
-    .join('; ');
-}
-
 /** How the pipeline runs the migration tool in a step: retrying lock timeouts within the run's limits. */
 export interface PipelineToolRun {
   readonly db: DbTarget;

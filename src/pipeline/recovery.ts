@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import type pg from 'pg';
 import type { Settings } from '../config/settings.js';
 import type { RunContext } from '../context.js';
 import { withMaintenance } from '../backup/catalog.js';
 import { dropDatabase } from '../backup/databases.js';
 import { withClient } from '../db/client.js';
-import { stopBackends } from '../db/sessions.js';
+import { stopBackends, type StopResult } from '../db/sessions.js';
 import { parseDatabaseUrl, type DbTarget } from '../db/target.js';
 import { ExitCode, OrchestrateError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -27,7 +28,8 @@ import type { MigrationRunState } from './state.js';
  * Scratch databases a journaled run creates under its own run id. `failed` (the database a restore
  * replaced) is evidence and is kept; `test` belongs to `orchestrate test`, which keeps no journal.
  */
-const SCRATCH_PURPOSES = ['rehearsal'] as const;
+// The rehearsal's copy, and the throwaway database of the tool-target proof (targetProof.ts).
+const SCRATCH_PURPOSES = ['rehearsal', 'proof'] as const;
 
 /** The steps after which production may have been changed: until `migrate` starts, a run only reads it. */
 const CHANGING_STEPS = ['migrate'];
@@ -123,21 +125,21 @@ async function productionState(scope: RecoveryScope, journal: RunJournal): Promi
   }
 }
 
+/** The run's sessions are `<name>` (the tool) and `<name>/rehearsal`, `/lock`, `/inspect`: both forms. */
+async function stopRunBackends(client: pg.Client, applicationName: string): Promise<StopResult> {
+  const exact = await stopBackends(client, applicationName);
+  const tagged = await stopBackends(client, `${applicationName}/%`);
+  return { cancelled: [...exact.cancelled, ...tagged.cancelled], terminated: [...exact.terminated, ...tagged.terminated] };
+}
+
 async function recoverOne(scope: RecoveryScope, journal: RunJournal): Promise<CrashRecovery> {
-  const prefix = journal.applicationName;
-  // The run's sessions are `<name>` (the tool) and `<name>/rehearsal`, `/lock`, `/inspect`: match both forms.
   // Through the maintenance database: a run killed mid-restore may have renamed the target aside.
-  const stopped = await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
-    const exact = await stopBackends(client, prefix);
-    const tagged = await stopBackends(client, `${prefix}/%`);
-    return { cancelled: [...exact.cancelled, ...tagged.cancelled], terminated: [...exact.terminated, ...tagged.terminated] };
-  });
-  if (scope.scratchAdmin !== scope.target) {
-    const onTarget = await withMaintenance(scope.target, scope.inspectName, async (client) => [await stopBackends(client, prefix), await stopBackends(client, `${prefix}/%`)]);
-    for (const result of onTarget) {
-      stopped.cancelled.push(...result.cancelled);
-      stopped.terminated.push(...result.terminated);
-    }
+  const servers = scope.scratchAdmin === scope.target ? [scope.target] : [scope.scratchAdmin, scope.target];
+  const stopped: StopResult = { cancelled: [], terminated: [] };
+  for (const server of servers) {
+    const result = await withMaintenance(server, scope.inspectName, (client) => stopRunBackends(client, journal.applicationName));
+    stopped.cancelled.push(...result.cancelled);
+    stopped.terminated.push(...result.terminated);
   }
   const droppedDatabases: string[] = [];
   await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {

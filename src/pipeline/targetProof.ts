@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dropDatabase } from '../backup/databases.js';
 import type { Settings } from '../config/settings.js';
-import { connect, quoteIdent, withClient } from '../db/client.js';
-import { boundedName } from '../db/names.js';
+import { quoteIdent, withClient } from '../db/client.js';
+import { pollOnOwnConnection } from '../db/poller.js';
 import { serverApplicationName } from '../db/sessions.js';
 import { describeTarget, parseDatabaseUrl, sameServer, withDatabase, type DbTarget } from '../db/target.js';
 import { RefusedError, errorMessage } from '../errors.js';
@@ -10,6 +10,8 @@ import { alembicCurrent } from '../exec/alembic.js';
 import { runTemplate } from '../exec/commandTemplate.js';
 import { lastLines, type ProgramRun } from '../exec/process.js';
 import type { ToolSession } from '../migrators/types.js';
+import { splitTableName } from '../validation/checks.js';
+import { scratchDatabaseName } from './rehearsal.js';
 import type { StepResult } from './runner.js';
 import type { MigrationRunState } from './state.js';
 
@@ -54,16 +56,6 @@ export interface TargetProof {
 const SESSION_COUNT_WAIT_MS = 3000;
 const WATCH_INTERVAL_MS = 5;
 
-export function proofDatabaseName(database: string, runId: string): string {
-  return boundedName(database, `_proof_${runId}`);
-}
-
-/** `schema.table` or `table`: where the tool keeps its revision. */
-function splitTable(name: string): { schema: string | undefined; table: string } {
-  const dot = name.indexOf('.');
-  return dot < 0 ? { schema: undefined, table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
-}
-
 function fixHint(urlEnv: string): string {
   return `make env.py read the URL from ${urlEnv} (README: "env.py patterns"), or set migrator.urlEnv to the variable it reads`;
 }
@@ -75,25 +67,16 @@ function fixHint(urlEnv: string): string {
  */
 function watchSessions(servers: readonly DbTarget[], toolName: string, inspectName: string): { stop(): Promise<string[]> } {
   const seen = new Set<string>();
-  const stopping = new AbortController();
   const tag = serverApplicationName(toolName);
-  const watchOne = async (server: DbTarget) => {
-    const client = await connect(server, inspectName);
-    try {
-      while (!stopping.signal.aborted) {
-        const result = await client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_stat_activity WHERE application_name = $1 AND datname IS NOT NULL', [tag]);
-        for (const row of result.rows) seen.add(`${row.datname} on ${server.host}:${server.port}`);
-        await sleep(WATCH_INTERVAL_MS, undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
-  const running = Promise.allSettled(servers.map(watchOne));
+  const pollers = servers.map((server) =>
+    pollOnOwnConnection(server, inspectName, WATCH_INTERVAL_MS, async (client) => {
+      const result = await client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_stat_activity WHERE application_name = $1 AND datname IS NOT NULL', [tag]);
+      for (const row of result.rows) seen.add(`${row.datname} on ${server.host}:${server.port}`);
+    }),
+  );
   return {
     async stop() {
-      stopping.abort();
-      await running;
+      await Promise.allSettled(pollers.map((poller) => poller.stop()));
       return [...seen];
     },
   };
@@ -144,10 +127,10 @@ function outputOf(run: ProgramRun): string {
 
 async function proveAlembic(request: TargetProofRequest, proofDb: DbTarget, session: ToolSession, watch: readonly DbTarget[]): Promise<TargetProof> {
   const { migrator } = request;
-  const { schema, table } = splitTable(migrator.versionTable ?? 'alembic_version');
+  const [schema, table] = splitTableName(migrator.versionTable ?? 'alembic_version');
   await withClient(proofDb, request.inspectName, async (client) => {
-    if (schema) await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
-    const qualified = schema ? `${quoteIdent(schema)}.${quoteIdent(table)}` : quoteIdent(table);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
     await client.query(
       `CREATE VIEW ${qualified} AS SELECT current_database() || '|' || current_setting('application_name') || '|' || (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'lock_timeout') AS version_num`,
     );
@@ -222,7 +205,7 @@ export async function proveToolTarget(request: TargetProofRequest): Promise<Targ
   if (migrator.tool === 'node-pg-migrate') {
     return { detail: `node-pg-migrate is started with --database-url-var ${migrator.urlEnv}: it reads that variable by construction`, warnings: [] };
   }
-  const proofDb = withDatabase(request.server, proofDatabaseName(request.target.database, request.runId));
+  const proofDb = withDatabase(request.server, scratchDatabaseName(request.target.database, request.runId, 'proof'));
   const session: ToolSession = {
     applicationName: `${request.applicationName}/proof`,
     lockTimeoutMs: request.lockTimeoutMs,

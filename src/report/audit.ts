@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { fsyncPath } from '../util/atomicFile.js';
 import { redactDeep } from '../util/redact.js';
+import { parseJsonAs } from '../util/json.js';
 
 /** One line of reports/audit.jsonl: append-only, one per run of a command that changes something. */
 export interface AuditEntry {
@@ -50,14 +51,7 @@ const auditEntrySchema = z.looseObject({
 
 /** One line of the ledger, or undefined when it is not a whole, well-formed entry (a line torn by a full disk, a hand edit). */
 export function parseAuditLine(line: string): AuditEntry | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  const parsed = auditEntrySchema.safeParse(raw);
-  return parsed.success ? (parsed.data as AuditEntry) : undefined;
+  return parseJsonAs(auditEntrySchema, line) as AuditEntry | undefined;
 }
 
 export function auditPath(reportDir: string): string {

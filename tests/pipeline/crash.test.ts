@@ -82,6 +82,20 @@ async function killMidStep(s: Scenario, ...args: string[]): Promise<Journal> {
   return journal;
 }
 
+/** The journal of an upgrade whose process died during `step` (its pid is one that has exited). */
+async function writeDeadRunJournal(s: Scenario, runId: string, step: string): Promise<void> {
+  const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  writeJournal(path.join(s.project.dir, 'reports'), {
+    runId,
+    command: 'upgrade',
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    applicationName: `orchestrate/${runId}`,
+    steps: [{ name: step, status: 'running' }],
+    details: { ...journalOwner(), pid: Number(dead.stdout), database: s.db.name },
+  });
+}
+
 describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
   it('during the rehearsal: the tool dies with it, and the next run drops the scratch copy, marks the run crashed and carries on', async () => {
     const s = (current = await scenario());
@@ -193,16 +207,7 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     const lockSession = new pg.Client({ connectionString: s.db.url, application_name: `${applicationName}/lock` });
     await lockSession.connect();
     lockSession.on('error', () => undefined);
-    const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
-    writeJournal(path.join(s.project.dir, 'reports'), {
-      runId,
-      command: 'upgrade',
-      status: 'running',
-      startedAt: new Date().toISOString(),
-      applicationName,
-      steps: [{ name: 'rehearsal', status: 'running' }],
-      details: { ...journalOwner(), pid: Number(dead.stdout), database: s.db.name },
-    });
+    await writeDeadRunJournal(s, runId, 'rehearsal');
     const state = await databaseState(s.db.url);
 
     const backup = await s.cli('backup');
@@ -214,6 +219,21 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect([...(recovery?.stoppedBackends.cancelled ?? []), ...(recovery?.stoppedBackends.terminated ?? [])]).toContain(leftoverPid);
     await leftover.end().catch(() => undefined);
     await lockSession.end().catch(() => undefined);
+    await expectUnchanged(s.db.url, state);
+  });
+
+  it("drops the throwaway proof database of a run killed during the tool-target step", async () => {
+    const s = (current = await scenario());
+    const runId = 'feedf00d';
+    const proofDatabase = `${s.db.name}_proof_${runId}`;
+    await withAdmin((client) => client.query(`CREATE DATABASE "${proofDatabase}"`));
+    await writeDeadRunJournal(s, runId, 'tool target');
+    const state = await databaseState(s.db.url);
+
+    const backup = await s.cli('backup');
+    expect(backup.exitCode, backup.stdout + backup.stderr).toBe(0);
+    expect(await scratchDatabases(s.db.name)).toEqual([]);
+    expect(journals(s).find((journal) => journal.runId === runId)?.details.recovery).toMatchObject({ droppedDatabases: [proofDatabase] });
     await expectUnchanged(s.db.url, state);
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI } from '../harness/cli.js';
-import { schemaDump, tableContents } from '../backup/helpers.js';
+import { schemaDump, tableContents } from '../harness/oracle.js';
 import { addRevision, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 let current: Scenario | undefined;

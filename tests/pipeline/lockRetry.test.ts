@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { schemaDump, tableContents } from '../backup/helpers.js';
+import { schemaDump, tableContents } from '../harness/oracle.js';
 import { withAdmin } from '../harness/db.js';
 import { addRevision, databaseState, latestReport, scenario, sql, type Scenario } from './helpers.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseExists, type TestDatabase } from '../harness/db.js';
-import { schemaDump, tableContents } from '../backup/helpers.js';
+import { schemaDump, tableContents } from '../harness/oracle.js';
 import { alembicOutOfBand } from '../harness/tools.js';
 import { addRevision, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { schemaDump, tableContents } from '../backup/helpers.js';
+import { schemaDump, tableContents } from '../harness/oracle.js';
 import { runCli } from '../harness/cli.js';
 import { FIXTURES } from '../harness/project.js';
 import { addRevision, IN_PRODUCTION, latestReport, runBackends, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
