@@ -19,7 +19,7 @@ import { testCommand } from './commands/test.js';
 import { upgradeCommand } from './commands/upgrade.js';
 import { validateCommand } from './commands/validate.js';
 import { commandExitCode } from './commands/exitCode.js';
-import { globalOptions } from './commands/shared.js';
+import { globalOptions } from './commands/options.js';
 import { EXIT_CODES, ExitCode, OrchestrateError, UsageError, errorMessage } from './errors.js';
 import { redact } from './util/redact.js';
 

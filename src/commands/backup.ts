@@ -1,12 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { createBackup, revisionForBackup, verifyBackup } from '../backup/index.js';
-import { formatBytes } from '../backup/progress.js';
-import { ExitCode } from '../errors.js';
-import { recoverUnderLock } from '../pipeline/recovery.js';
-import { acquireRunLock, RunLockLostError } from '../pipeline/runLock.js';
-import { argsOf, runCommand, type GlobalArgs } from './shared.js';
+import { argsOf, lazyHandler, type GlobalArgs } from './options.js';
 
-type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
+export type BackupArgs = GlobalArgs & { readonly name: string | undefined; readonly verify: boolean };
 
 export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'backup',
@@ -15,33 +10,5 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
     yargs
       .option('name', { type: 'string', requiresArg: true, describe: 'a label for the backup (letters, digits, . _ -); usable instead of its id' })
       .option('verify', { type: 'boolean', default: true, describe: 'read the whole archive back after writing it (--no-verify skips)' })),
-  handler: (args) =>
-    runCommand({ name: 'backup', args }, async (context) => {
-      const target = context.target();
-      // pg_dump's ACCESS SHARE locks would make a concurrent migration's DDL queue and time out half-way:
-      // hold the migration run lock while dumping, as the pipeline and the daemon do.
-      // If the lock is lost, a migration may start: pg_dump is stopped rather than left to stall its DDL.
-      const lockLost = new AbortController();
-      const lock = await acquireRunLock(target, `${context.applicationName}/lock`, context.settings.pipeline.lockWaitSeconds, {
-        onLost: (reason) => lockLost.abort(new RunLockLostError(`the migration lock on database "${target.database}" was lost (${reason}); the backup was stopped`)),
-      });
-      let manifest;
-      try {
-        await recoverUnderLock(context, target);
-        const revision = await revisionForBackup(() => context.migrator(), target, context.toolSession(), context.logger);
-        manifest = await createBackup(context, target, { reason: 'manual', revision, signal: lockLost.signal, ...(args.name !== undefined ? { name: args.name } : {}) });
-      } catch (error) {
-        throw lockLost.signal.aborted ? (lockLost.signal.reason as RunLockLostError) : error;
-      } finally {
-        await lock.release();
-      }
-      const verification = args.verify ? await verifyBackup(context, manifest.id) : undefined;
-      const ok = verification?.ok ?? true;
-      const status = verification === undefined ? 'not verified' : ok ? 'verified' : `FAILED verification: ${verification.problems.join('; ')}`;
-      return {
-        exitCode: ok ? ExitCode.Success : ExitCode.Refused,
-        json: { ok, backup: manifest, verification: verification ?? null },
-        text: `backup ${manifest.id}${manifest.name ? ` (${manifest.name})` : ''}: ${manifest.archive}, ${formatBytes(manifest.bytes)}, revision ${manifest.revision ?? 'unknown'}, ${status}`,
-      };
-    }),
+  handler: lazyHandler(async () => (await import('./handlers/backup.js')).backup),
 };

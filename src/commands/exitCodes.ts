@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXIT_CODES, ExitCode, type ExitCodeMeaning } from '../errors.js';
-import { argsOf, type GlobalArgs } from './shared.js';
+import { argsOf, type GlobalArgs } from './options.js';
 import { setCommandExitCode } from './exitCode.js';
 
 interface ExitCodesArgs extends GlobalArgs {

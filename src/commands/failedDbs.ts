@@ -1,33 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { formatBytes } from '../backup/progress.js';
-import { listFailedDatabases } from '../daemon/failedDatabases.js';
-import { ExitCode } from '../errors.js';
-import { runCommand, type GlobalArgs } from './shared.js';
+import { lazyHandler, type GlobalArgs } from './options.js';
 
 export const failedDbsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'failed-dbs',
   describe: 'the <db>_failed_<run> databases restores kept, with size and age (the daemon drops them after rollback.keepFailedDays)',
-  handler: (args) =>
-    runCommand({ name: 'failed-dbs', args, consoleLevel: 'warn' }, async (context) => {
-      const keepDays = context.settings.rollback.keepFailedDays;
-      const databases = await listFailedDatabases(context.target(), context.applicationName, context.settings.reportDir, keepDays, new Date());
-      const rows = [
-        ['DATABASE', 'RUN', 'SIZE', 'FAILED AT', 'AGE', 'STATUS'],
-        ...databases.map((database) => [
-          database.name,
-          database.runId,
-          formatBytes(database.bytes),
-          database.failedAt?.toISOString().slice(0, 19).replace('T', ' ') ?? 'unknown',
-          database.ageDays === undefined ? '?' : `${database.ageDays.toFixed(1)} d`,
-          database.expired ? 'expired: next retention run drops it' : database.ageDays === undefined ? 'kept: no record of the run, never dropped automatically' : 'kept',
-        ]),
-      ];
-      const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-      const text = databases.length > 0 ? rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n') : `no failed-run databases of ${context.target().database}`;
-      return {
-        exitCode: ExitCode.Success,
-        json: { keepFailedDays: keepDays, databases: databases.map((database) => ({ ...database, failedAt: database.failedAt?.toISOString() ?? null, ageDays: database.ageDays ?? null })) },
-        text,
-      };
-    }),
+  handler: lazyHandler(async () => (await import('./handlers/failedDbs.js')).failedDbs),
 };

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { MAX_REASON_LENGTH } from '../config/schema.js';
+import { MAX_REASON_LENGTH } from '../config/constants.js';
 import type { SettingOverrides } from '../config/settings.js';
 import { UsageError } from '../errors.js';
 

@@ -1,47 +1,10 @@
-import type { Argv } from 'yargs';
-import { ENVIRONMENTS, type Environment } from '../config/schema.js';
 import type { SettingOverrides } from '../config/settings.js';
 import { createRunContext, type RunContext } from '../context.js';
 import { OrchestrateError, errorMessage, type ExitCode } from '../errors.js';
 import type { ConsoleLevel, ConsoleMode } from '../log/logger.js';
 import { redact, redactDeep } from '../util/redact.js';
 import { setCommandExitCode } from './exitCode.js';
-
-/** Flags every command accepts (CONTRACT.md). */
-export interface GlobalArgs {
-  readonly databaseUrl: string | undefined;
-  readonly config: string | undefined;
-  readonly env: Environment | undefined;
-  readonly yes: boolean;
-  readonly json: boolean;
-  readonly backupDir: string | undefined;
-  readonly logDir: string | undefined;
-  readonly reportDir: string | undefined;
-  readonly verbose: boolean;
-}
-
-export function globalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArgs> {
-  // yargs adds the camelCase keys (databaseUrl) at run time; its types only know the kebab-case ones.
-  return yargs
-    .option('database-url', { type: 'string', describe: 'target database (default: $DATABASE_URL)', requiresArg: true })
-    .option('config', { type: 'string', describe: 'config file (default: ./orchestrate.config.json)', requiresArg: true })
-    .option('env', { choices: ENVIRONMENTS, describe: 'environment (default: $ORCHESTRATE_ENV or production)', requiresArg: true })
-    .option('yes', { type: 'boolean', default: false, describe: 'answer yes to confirmations (no prompts)' })
-    .option('json', { type: 'boolean', default: false, describe: 'one JSON document on stdout; human text goes to stderr' })
-    .option('backup-dir', { type: 'string', describe: 'backup directory (default: $BACKUP_DIR or ./backups)', requiresArg: true })
-    .option('log-dir', { type: 'string', describe: 'log directory (default: $LOG_DIR or ./logs)', requiresArg: true })
-    .option('report-dir', { type: 'string', describe: 'report directory (default: $REPORT_DIR or ./reports)', requiresArg: true })
-    .option('verbose', { type: 'boolean', default: false, describe: 'every event on the terminal instead of one line per step' }) as unknown as Argv<T & GlobalArgs>;
-}
-
-/**
- * A command's builder, typed with the arguments its handler reads. yargs's types know the kebab-case
- * keys it parses but not the camelCase ones it adds at run time (`--dry-run` -> `dryRun`), so the
- * declared argument type cannot be inferred; this is the one place that bridges the two.
- */
-export function argsOf<T>(build: (yargs: Argv<GlobalArgs>) => Argv<object>): (yargs: Argv<GlobalArgs>) => Argv<T> {
-  return build as unknown as (yargs: Argv<GlobalArgs>) => Argv<T>;
-}
+import type { GlobalArgs } from './options.js';
 
 /** What a command produced: its exit code, its --json document and its human text. */
 export interface CommandOutcome {

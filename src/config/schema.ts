@@ -1,15 +1,15 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { SQUAWK_RULES } from '../lint/severities.js';
+import { ENVIRONMENTS } from './constants.js';
+
+export { ENVIRONMENTS, MAX_REASON_LENGTH, type Environment } from './constants.js';
 
 /**
  * The configuration file's shape, with every default in one place. Objects are strict: an unknown key
  * is an error, because a misspelt safety setting silently falling back to its default is exactly the
  * kind of surprise this tool exists to prevent.
  */
-export const ENVIRONMENTS = ['production', 'staging', 'development'] as const;
-export type Environment = (typeof ENVIRONMENTS)[number];
-
 const commandTemplate = z.array(z.string().min(1)).min(1);
 
 /**
@@ -31,9 +31,6 @@ const positiveSeconds = () => z.number().positive().max(MAX_TIMER_SECONDS, TOO_L
 const days = () => z.number().min(0).max(MAX_DAYS, `at most ${MAX_DAYS} days`);
 /** A whole count; int() also keeps it within the safe integers, where arithmetic stays exact. */
 const count = (min: number) => z.number().int().min(min);
-
-/** The longest `--reason`: it is recorded in every report, audit line and manifest, and redacted on each. */
-export const MAX_REASON_LENGTH = 1000;
 
 /** An IANA time zone name this Node knows (`Europe/Berlin`, `UTC`). */
 export function isTimeZone(name: string): boolean {
