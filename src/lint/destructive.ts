@@ -3,7 +3,7 @@ import { withClient, type Client } from '../db/client.js';
 import type { DbTarget } from '../db/target.js';
 import { bookkeepingTables } from './render.js';
 import { COUNT_SESSION_SETTINGS, countRows, countSchemaRows, regclassText, type RowCount } from './rowCounts.js';
-import { asArray, asString, fieldsOf, isBookkeeping, nameList, parseStatements, qualifiedName, relationOf, type RelationName, type Statement } from './sql.js';
+import { asArray, asString, fieldsOf, isBookkeeping, nameList, parseStatements, qualifiedName, relationOf, type RelationName, type SqlParser, type Statement } from './sql.js';
 import { displayType, isWidening, modifiersFromTypmod, type ColumnType } from './typeChange.js';
 import type { DestructiveChange, DestructiveKind } from './types.js';
 
@@ -104,8 +104,8 @@ export function changesIn(statements: readonly Statement[], bookkeeping: Readonl
 }
 
 /** Parses SQL and reads its changes; SQL that does not parse has none we can name (squawk reports the syntax error). */
-export async function sqlChanges(sql: string, bookkeeping: ReadonlySet<string>): Promise<SqlChanges> {
-  const parsed = await parseStatements(sql);
+export async function sqlChanges(sql: string, bookkeeping: ReadonlySet<string>, parse: SqlParser = parseStatements): Promise<SqlChanges> {
+  const parsed = await parse(sql);
   return parsed.ok ? changesIn(parsed.statements, bookkeeping) : { destructive: [], renames: [] };
 }
 
@@ -130,8 +130,8 @@ async function resolvedType(client: Client, newType: NonNullable<DestructiveStat
  * The destructive changes in `sql` (DROP TABLE, DROP COLUMN, TRUNCATE, a narrowing or converting
  * ALTER COLUMN ... TYPE, DROP SCHEMA ... CASCADE), each with the rows at stake in the live database.
  */
-export async function analyzeDestructive(context: RunContext, target: DbTarget, sql: string, migrationId?: string): Promise<DestructiveChange[]> {
-  const { destructive } = await sqlChanges(sql, bookkeepingTables(context.settings));
+export async function analyzeDestructive(context: RunContext, target: DbTarget, sql: string, migrationId?: string, parse: SqlParser = parseStatements): Promise<DestructiveChange[]> {
+  const { destructive } = await sqlChanges(sql, bookkeepingTables(context.settings), parse);
   if (destructive.length === 0) return [];
   const exactLimit = context.settings.safety.exactCountLimit;
   return withClient(target, context.applicationName, async (client) => {

@@ -2,6 +2,7 @@ import type { RunContext } from '../context.js';
 import type { DbTarget } from '../db/target.js';
 import { analyzeDestructive } from './destructive.js';
 import { renderDowngrades } from './render.js';
+import { parserFor } from './sql.js';
 import type { DestructiveChange } from './types.js';
 
 /** What a downgrade or rollback would lose, or why that cannot be known before running it. */
@@ -19,9 +20,10 @@ export async function analyzeDowngrade(context: RunContext, target: DbTarget, ra
   if (rendered === undefined) {
     return { known: false, reason: `${context.settings.migrator.tool} cannot render a downgrade's SQL without running it` };
   }
+  const parse = await parserFor(rendered.flatMap((entry) => (entry.sql === undefined ? [] : [entry.sql])));
   const changes: DestructiveChange[] = [];
   for (const entry of rendered) {
-    if (entry.sql !== undefined) changes.push(...(await analyzeDestructive(context, target, entry.sql, entry.migration)));
+    if (entry.sql !== undefined) changes.push(...(await analyzeDestructive(context, target, entry.sql, entry.migration, parse)));
   }
   return { known: true, changes };
 }

@@ -4,6 +4,7 @@ import type { DbTarget } from '../db/target.js';
 import { findCodeReferences, type CodeReference } from './codeReferences.js';
 import { analyzeDestructive, describeChange, sqlChanges } from './destructive.js';
 import { bookkeepingTables, renderUpgrades, type RenderedMigration } from './render.js';
+import { parserFor, type SqlParser } from './sql.js';
 import { lintRendered } from './static.js';
 import type { DestructiveChange, LintFinding } from './types.js';
 
@@ -26,7 +27,7 @@ interface RemovedName {
   readonly migration: string;
 }
 
-async function removedNames(context: RunContext, rendered: readonly RenderedMigration[], destructive: readonly DestructiveChange[]): Promise<RemovedName[]> {
+async function removedNames(context: RunContext, rendered: readonly RenderedMigration[], destructive: readonly DestructiveChange[], parse: SqlParser): Promise<RemovedName[]> {
   const names: RemovedName[] = [];
   const unqualified = (table: string) => table.split('.').at(-1) ?? table;
   for (const change of destructive) {
@@ -37,7 +38,7 @@ async function removedNames(context: RunContext, rendered: readonly RenderedMigr
   const bookkeeping = bookkeepingTables(context.settings);
   for (const entry of rendered) {
     if (entry.sql === undefined) continue;
-    for (const rename of (await sqlChanges(entry.sql, bookkeeping)).renames) {
+    for (const rename of (await sqlChanges(entry.sql, bookkeeping, parse)).renames) {
       const table = rename.relation.schema ? `${rename.relation.schema}.${rename.relation.name}` : rename.relation.name;
       if (rename.kind === 'table') names.push({ name: rename.relation.name, what: `table ${table} is renamed to ${rename.newName}`, migration: entry.migration });
       else if (rename.column) names.push({ name: rename.column, what: `column ${table}.${rename.column} is renamed to ${rename.newName}`, migration: entry.migration });
@@ -58,11 +59,13 @@ function displayPath(file: string, base: string): string {
  */
 export async function lintMigrations(context: RunContext, target: DbTarget, range: { from: string | null; to: string }): Promise<LintReport> {
   const rendered = await renderUpgrades(context, target, range);
-  const findings: LintFinding[] = await lintRendered(context, target, rendered);
+  // Every analysis below reads the same statements: one parser child for all of them.
+  const parse = await parserFor(rendered.flatMap((entry) => (entry.sql === undefined ? [] : [entry.sql])));
+  const findings: LintFinding[] = await lintRendered(context, target, rendered, parse);
 
   const destructive: DestructiveChange[] = [];
   for (const entry of rendered) {
-    if (entry.sql !== undefined) destructive.push(...(await analyzeDestructive(context, target, entry.sql, entry.migration)));
+    if (entry.sql !== undefined) destructive.push(...(await analyzeDestructive(context, target, entry.sql, entry.migration, parse)));
   }
   for (const change of destructive) {
     findings.push({
@@ -80,7 +83,7 @@ export async function lintMigrations(context: RunContext, target: DbTarget, rang
   const codeReferences: (CodeReference & { migration: string })[] = [];
   if (safety.sourceDirs.length > 0) {
     const base = context.settings.configFile ? path.dirname(context.settings.configFile) : process.cwd();
-    const removed = await removedNames(context, rendered, destructive);
+    const removed = await removedNames(context, rendered, destructive, parse);
     const references = await findCodeReferences(
       safety.sourceDirs.map((dir) => path.resolve(base, dir)),
       removed.map((entry) => entry.name),

@@ -1,10 +1,19 @@
-import { parse } from 'libpg-query';
-import { errorMessage } from '../errors.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { ToolError, errorMessage } from '../errors.js';
+import { lastLines, runProgram } from '../exec/process.js';
 
 /**
  * Rendered migration SQL split into statements by PostgreSQL's own parser (libpg_query compiled to
  * WebAssembly): quoting, comments, dollar-quoted bodies and multi-command ALTER TABLE are handled the
  * way the server handles them, which no regular expression does.
+ *
+ * The parser runs in a short-lived child process, never in orchestrate's own: loading its WebAssembly
+ * module and parsing take 25-45 MB that a Node process does not give back, which alone put a run's
+ * peak RSS past 120 MB. One child parses every text of a lint (parseAll), so a run pays one Node
+ * start for it (about 0.1 s).
  */
 
 /** A parse-tree node: `{ NodeType: { ...fields } }`. The tree is plain JSON, walked generically. */
@@ -23,24 +32,76 @@ export interface Statement {
 
 export type ParsedSql = { readonly ok: true; readonly statements: readonly Statement[] } | { readonly ok: false; readonly error: string };
 
+/** How the analyses get their statements: parseStatements, or a lookup into texts parsed together (parseAll). */
+export type SqlParser = (sql: string) => Promise<ParsedSql>;
+
 interface RawStatement {
   stmt?: AstNode;
   stmt_location?: number;
   stmt_len?: number;
 }
 
-export async function parseStatements(sql: string): Promise<ParsedSql> {
-  let raw: RawStatement[];
-  try {
-    raw = ((await parse(sql)) as { stmts?: RawStatement[] }).stmts ?? [];
-  } catch (error) {
-    return { ok: false, error: errorMessage(error) };
+/** What the child prints for each text: libpg-query's statements, or the message of its syntax error. */
+type RawParse = { readonly ok: true; readonly stmts: RawStatement[] } | { readonly ok: false; readonly error: string };
+
+/** Wall-clock limit of one parser child: it parses migration SQL, kilobytes to a few megabytes. */
+const PARSER_TIMEOUT_MS = 60_000;
+
+/**
+ * The child's program (CommonJS, run with `node -e`): argv[1] is libpg-query's entry, argv[2] a JSON
+ * file with the texts. It prints one JSON array, a RawParse per text. A script text rather than a
+ * module file, so that it runs the same from dist/ and from the sources under the test runner.
+ */
+const PARSER_SCRIPT = `
+const { parse } = require(process.argv[1]);
+const texts = JSON.parse(require('node:fs').readFileSync(process.argv[2], 'utf8'));
+(async () => {
+  const results = [];
+  for (const sql of texts) {
+    try {
+      results.push({ ok: true, stmts: (await parse(sql)).stmts ?? [] });
+    } catch (error) {
+      results.push({ ok: false, error: error instanceof Error ? error.message : String(error) });
+    }
   }
+  process.stdout.write(JSON.stringify(results));
+})();
+`;
+
+/** Runs the parser child over `texts`. A child that fails, is killed or times out is an error, never "no statements". */
+async function parseInChild(texts: readonly string[]): Promise<RawParse[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'orchestrate-parse-'));
+  try {
+    const input = path.join(dir, 'texts.json');
+    await writeFile(input, JSON.stringify(texts), { mode: 0o600 });
+    const libpgQuery = createRequire(import.meta.url).resolve('libpg-query');
+    const run = await runProgram({ program: process.execPath, args: ['-e', PARSER_SCRIPT, libpgQuery, input], timeoutMs: PARSER_TIMEOUT_MS });
+    if (!run.ok) {
+      const why = run.timedOut ? `did not finish within ${PARSER_TIMEOUT_MS / 1000} s` : (lastLines(run.stderr) || `exit code ${run.exitCode ?? run.signal ?? 'unknown'}`);
+      throw new ToolError(`the SQL parser (libpg-query, in a child process) failed: ${why}`, run.stderr);
+    }
+    let results: unknown;
+    try {
+      results = JSON.parse(run.stdout);
+    } catch (error) {
+      throw new ToolError(`the SQL parser (libpg-query, in a child process) printed something other than JSON: ${errorMessage(error)}`, run.stderr);
+    }
+    if (!Array.isArray(results) || results.length !== texts.length) {
+      throw new ToolError(`the SQL parser (libpg-query, in a child process) answered for ${Array.isArray(results) ? results.length : 0} of ${texts.length} texts`, run.stderr);
+    }
+    return results as RawParse[];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** libpg-query's statements with their character offsets and text in `sql`. */
+function statementsOf(sql: string, raw: readonly RawStatement[]): Statement[] {
   // The parser reports byte offsets into the UTF-8 text; slicing a JS string needs character offsets.
   const bytes = Buffer.from(sql, 'utf8');
   const ascii = bytes.length === sql.length;
   const charOffset = (byte: number) => (ascii ? byte : bytes.subarray(0, byte).toString('utf8').length);
-  const statements = raw.flatMap((entry): Statement[] => {
+  return raw.flatMap((entry): Statement[] => {
     if (!entry.stmt) return [];
     const startByte = entry.stmt_location ?? 0;
     const endByte = entry.stmt_len ? startByte + entry.stmt_len : bytes.length;
@@ -48,7 +109,33 @@ export async function parseStatements(sql: string): Promise<ParsedSql> {
     const end = charOffset(endByte);
     return [{ node: entry.stmt, kind: Object.keys(entry.stmt)[0] ?? '', start, end, text: sql.slice(start, end).trim() }];
   });
-  return { ok: true, statements };
+}
+
+/** Each text's statements, or its syntax error, all parsed by one child process. */
+export async function parseAll(texts: readonly string[]): Promise<ParsedSql[]> {
+  if (texts.length === 0) return [];
+  const raw = await parseInChild(texts);
+  // parseInChild checked that there is one answer per text.
+  return texts.map((sql, index): ParsedSql => {
+    const result = raw[index] as RawParse;
+    return result.ok ? { ok: true, statements: statementsOf(sql, result.stmts) } : { ok: false, error: result.error };
+  });
+}
+
+export async function parseStatements(sql: string): Promise<ParsedSql> {
+  const [parsed] = await parseAll([sql]);
+  return parsed as ParsedSql;
+}
+
+/**
+ * A parser for the analyses of one lint: `texts` (every rendered migration's SQL) are parsed together
+ * in one child up front; any other text is parsed on its own when asked for.
+ */
+export async function parserFor(texts: readonly string[]): Promise<SqlParser> {
+  const unique = [...new Set(texts)];
+  const results = await parseAll(unique);
+  const byText = new Map(unique.map((sql, index) => [sql, results[index]]));
+  return async (sql) => byText.get(sql) ?? parseStatements(sql);
 }
 
 /** The fields of a node of the given type, or undefined when `node` is another type. */

@@ -7,7 +7,7 @@ import type { DbTarget } from '../db/target.js';
 import { runSquawk, squawkRuleLink, type SquawkViolation } from '../exec/squawk.js';
 import { bookkeepingTables, renderUpgrades, type RenderedMigration } from './render.js';
 import { disabledRules, severityOf, severityTable } from './severities.js';
-import { blankStatements, isBookkeeping, parseStatements, qualifiedName, relationsIn, type Statement } from './sql.js';
+import { blankStatements, isBookkeeping, parseStatements, qualifiedName, relationsIn, type SqlParser, type Statement } from './sql.js';
 import type { LintFinding } from './types.js';
 
 /** squawk judges some rules by the server version (ADD COLUMN ... DEFAULT rewrites only before 11). */
@@ -30,7 +30,7 @@ interface LintedFile {
 }
 
 /** squawk over already rendered migrations, one file each, so every finding names its migration. */
-export async function lintRendered(context: RunContext, target: DbTarget, rendered: readonly RenderedMigration[]): Promise<LintFinding[]> {
+export async function lintRendered(context: RunContext, target: DbTarget, rendered: readonly RenderedMigration[], parse: SqlParser = parseStatements): Promise<LintFinding[]> {
   const findings: LintFinding[] = rendered
     .filter((entry) => entry.sql === undefined)
     .map((entry) =>
@@ -53,7 +53,7 @@ export async function lintRendered(context: RunContext, target: DbTarget, render
   try {
     const files = new Map<string, LintedFile>();
     for (const [index, entry] of withSql.entries()) {
-      const parsed = await parseStatements(entry.sql);
+      const parsed = await parse(entry.sql);
       const statements = parsed.ok ? parsed.statements : [];
       const ignored = statements.filter((statement) => isBookkeeping(statement, bookkeeping));
       const sql = blankStatements(entry.sql, ignored);
