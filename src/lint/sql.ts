@@ -10,10 +10,10 @@ import { lastLines, runProgram } from '../exec/process.js';
  * WebAssembly): quoting, comments, dollar-quoted bodies and multi-command ALTER TABLE are handled the
  * way the server handles them, which no regular expression does.
  *
- * The parser runs in a short-lived child process, never in orchestrate's own: loading its WebAssembly
- * module and parsing take 25-45 MB that a Node process does not give back, which alone put a run's
- * peak RSS past 120 MB. One child parses every text of a lint (parseAll), so a run pays one Node
- * start for it (about 0.1 s).
+ * The parser runs in a short-lived child process, never in orchestrate's own: compiling its
+ * WebAssembly module and parsing took 25-45 MB that a Node process does not give back, which alone put
+ * a run's peak RSS past 120 MB. One child parses every text of a lint (parserFor), so a run pays one
+ * Node start for it (0.1-0.25 s, measured in docs/performance.md).
  */
 
 /** A parse-tree node: `{ NodeType: { ...fields } }`. The tree is plain JSON, walked generically. */
@@ -53,6 +53,10 @@ const PARSER_TIMEOUT_MS = 60_000;
  * module file, so that it runs the same from dist/ and from the sources under the test runner.
  */
 const PARSER_SCRIPT = `
+// WebAssembly through Liftoff, V8's baseline compiler, only: optimizing the 1.7 MB parser with TurboFan
+// costs a child that lives a fraction of a second 0.2-0.4 s of CPU and 40 MB it never earns back. The
+// parse trees are the same; a Node whose V8 does not know the flag ignores it.
+require('node:v8').setFlagsFromString('--liftoff-only');
 const { parse } = require(process.argv[1]);
 const texts = JSON.parse(require('node:fs').readFileSync(process.argv[2], 'utf8'));
 (async () => {
