@@ -104,7 +104,7 @@ export function changesIn(statements: readonly Statement[], bookkeeping: Readonl
 }
 
 /** Parses SQL and reads its changes; SQL that does not parse has none we can name (squawk reports the syntax error). */
-export async function sqlChanges(sql: string, bookkeeping: ReadonlySet<string>, parse: SqlParser = parseStatements): Promise<SqlChanges> {
+export async function sqlChanges(sql: string, bookkeeping: ReadonlySet<string>, parse: SqlParser): Promise<SqlChanges> {
   const parsed = await parse(sql);
   return parsed.ok ? changesIn(parsed.statements, bookkeeping) : { destructive: [], renames: [] };
 }

@@ -20,7 +20,7 @@ export async function analyzeDowngrade(context: RunContext, target: DbTarget, ra
   if (rendered === undefined) {
     return { known: false, reason: `${context.settings.migrator.tool} cannot render a downgrade's SQL without running it` };
   }
-  const parse = await parserFor(rendered.flatMap((entry) => (entry.sql === undefined ? [] : [entry.sql])));
+  const parse = await parserFor(rendered.map((entry) => entry.sql));
   const changes: DestructiveChange[] = [];
   for (const entry of rendered) {
     if (entry.sql !== undefined) changes.push(...(await analyzeDestructive(context, target, entry.sql, entry.migration, parse)));

@@ -60,7 +60,7 @@ function displayPath(file: string, base: string): string {
 export async function lintMigrations(context: RunContext, target: DbTarget, range: { from: string | null; to: string }): Promise<LintReport> {
   const rendered = await renderUpgrades(context, target, range);
   // Every analysis below reads the same statements: one parser child for all of them.
-  const parse = await parserFor(rendered.flatMap((entry) => (entry.sql === undefined ? [] : [entry.sql])));
+  const parse = await parserFor(rendered.map((entry) => entry.sql));
   const findings: LintFinding[] = await lintRendered(context, target, rendered, parse);
 
   const destructive: DestructiveChange[] = [];

@@ -7,7 +7,7 @@ import type { DbTarget } from '../db/target.js';
 import { runSquawk, squawkRuleLink, type SquawkViolation } from '../exec/squawk.js';
 import { bookkeepingTables, renderUpgrades, type RenderedMigration } from './render.js';
 import { disabledRules, severityOf, severityTable } from './severities.js';
-import { blankStatements, isBookkeeping, parseStatements, qualifiedName, relationsIn, type SqlParser, type Statement } from './sql.js';
+import { blankStatements, isBookkeeping, parserFor, qualifiedName, relationsIn, type SqlParser, type Statement } from './sql.js';
 import type { LintFinding } from './types.js';
 
 /** squawk judges some rules by the server version (ADD COLUMN ... DEFAULT rewrites only before 11). */
@@ -19,7 +19,8 @@ export async function serverVersion(target: DbTarget, applicationName: string): 
 
 /** Static lint of the migrations an upgrade from `range.from` to `range.to` would apply. */
 export async function lintStatic(context: RunContext, target: DbTarget, range: { from: string | null; to: string }): Promise<LintFinding[]> {
-  return lintRendered(context, target, await renderUpgrades(context, target, range));
+  const rendered = await renderUpgrades(context, target, range);
+  return lintRendered(context, target, rendered, await parserFor(rendered.map((entry) => entry.sql)));
 }
 
 interface LintedFile {
@@ -30,7 +31,7 @@ interface LintedFile {
 }
 
 /** squawk over already rendered migrations, one file each, so every finding names its migration. */
-export async function lintRendered(context: RunContext, target: DbTarget, rendered: readonly RenderedMigration[], parse: SqlParser = parseStatements): Promise<LintFinding[]> {
+export async function lintRendered(context: RunContext, target: DbTarget, rendered: readonly RenderedMigration[], parse: SqlParser): Promise<LintFinding[]> {
   const findings: LintFinding[] = rendered
     .filter((entry) => entry.sql === undefined)
     .map((entry) =>
