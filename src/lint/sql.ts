@@ -2,8 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { ToolError, errorMessage } from '../errors.js';
+import { z } from 'zod';
+import { ToolError } from '../errors.js';
 import { lastLines, runProgram } from '../exec/process.js';
+import { parseJsonAs } from '../util/json.js';
 
 /**
  * Rendered migration SQL split into statements by PostgreSQL's own parser (libpg_query compiled to
@@ -36,14 +38,16 @@ export type ParsedSql = { readonly ok: true; readonly statements: readonly State
 /** How the analyses get their statements: parseStatements, or a lookup into texts parsed together (parseAll). */
 export type SqlParser = (sql: string) => Promise<ParsedSql>;
 
-interface RawStatement {
-  stmt?: AstNode;
-  stmt_location?: number;
-  stmt_len?: number;
-}
+const rawStatementSchema = z.looseObject({
+  stmt: z.record(z.string(), z.unknown()).optional(),
+  stmt_location: z.number().int().optional(),
+  stmt_len: z.number().int().optional(),
+});
+type RawStatement = z.infer<typeof rawStatementSchema>;
 
 /** What the child prints for each text: libpg-query's statements, or the message of its syntax error. */
-type RawParse = { readonly ok: true; readonly stmts: RawStatement[] } | { readonly ok: false; readonly error: string };
+const rawParseSchema = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), stmts: z.array(rawStatementSchema) }), z.object({ ok: z.literal(false), error: z.string() })]);
+type RawParse = z.infer<typeof rawParseSchema>;
 
 /** Wall-clock limit of one parser child: it parses migration SQL, kilobytes to a few megabytes. */
 const PARSER_TIMEOUT_MS = 60_000;
@@ -85,16 +89,10 @@ async function parseInChild(texts: readonly string[]): Promise<RawParse[]> {
       const why = run.timedOut ? `did not finish within ${PARSER_TIMEOUT_MS / 1000} s` : (lastLines(run.stderr) || `exit code ${run.exitCode ?? run.signal ?? 'unknown'}`);
       throw new ToolError(`the SQL parser (libpg-query, in a child process) failed: ${why}`, run.stderr);
     }
-    let results: unknown;
-    try {
-      results = JSON.parse(run.stdout);
-    } catch (error) {
-      throw new ToolError(`the SQL parser (libpg-query, in a child process) printed something other than JSON: ${errorMessage(error)}`, run.stderr);
-    }
-    if (!Array.isArray(results) || results.length !== texts.length) {
-      throw new ToolError(`the SQL parser (libpg-query, in a child process) answered for ${Array.isArray(results) ? results.length : 0} of ${texts.length} texts`, run.stderr);
-    }
-    return results as RawParse[];
+    const results = parseJsonAs(z.array(rawParseSchema), run.stdout);
+    if (!results) throw new ToolError('the SQL parser (libpg-query, in a child process) printed something other than its answers', run.stderr);
+    if (results.length !== texts.length) throw new ToolError(`the SQL parser (libpg-query, in a child process) answered for ${results.length} of ${texts.length} texts`, run.stderr);
+    return results;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

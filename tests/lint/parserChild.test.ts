@@ -39,6 +39,8 @@ describe('the SQL parser child', () => {
     runProgram.mockResolvedValueOnce(failedRun({ exitCode: 0, ok: true, stdout: '[]' }));
     await expect(parseStatements('DROP TABLE orders;')).rejects.toThrow(/answered for 0 of 1 texts/);
     runProgram.mockResolvedValueOnce(failedRun({ exitCode: 0, ok: true, stdout: 'Segmentation fault' }));
-    await expect(parseStatements('DROP TABLE orders;')).rejects.toThrow(/printed something other than JSON/);
+    await expect(parseStatements('DROP TABLE orders;')).rejects.toThrow(/printed something other than its answers/);
+    runProgram.mockResolvedValueOnce(failedRun({ exitCode: 0, ok: true, stdout: '[{}]' }));
+    await expect(parseStatements('DROP TABLE orders;')).rejects.toThrow(/printed something other than its answers/);
   });
 });
