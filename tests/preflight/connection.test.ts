@@ -43,7 +43,11 @@ describe('preflight checks on a connection the caller opened', () => {
     const target = parseDatabaseUrl(throughRelay(db.url, relay, 'disable'));
     const alone = await check(target, { willBackup: true, tablesToAlter: ['public.t'] });
     const client = await connect(target, 'orchestrate/pftest/preflight');
-    await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'orchestrate/pftest/preflight' AND datname = current_database()`);
+    const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    // The client has seen its connection go: the checks start on a dead one, not on one dying under them.
+    await ended;
     const before = relay.connections();
     const onDead = await check(target, { willBackup: true, tablesToAlter: ['public.t'], connected: client });
     expect(relay.connections()).toBe(before + 1);
