@@ -81,12 +81,13 @@ export async function preflight(state: MigrationRunState): Promise<StepResult> {
   }
   if (forcedSkips.length > 0) state.recorder.detail('forced', { skips: forcedSkips, reason: options.reason ?? null });
 
-  if (!options.skipBackup && !options.dryRun) {
-    const room = await preflightBackup(context, target);
-    state.recorder.detail('backupPreflight', room);
-  }
-
-  await analyseMigrations(state);
+  // The backup store's room check and the static analysis (the tool's offline SQL, squawk) only read:
+  // they run at once. A failure is reported as when they ran in turn: the backup check's first.
+  const room = !options.skipBackup && !options.dryRun ? preflightBackup(context, target) : undefined;
+  const [roomChecked, analysed] = await Promise.allSettled([room, analyseMigrations(state)]);
+  if (roomChecked.status === 'rejected') throw roomChecked.reason;
+  if (roomChecked.value) state.recorder.detail('backupPreflight', roomChecked.value);
+  if (analysed.status === 'rejected') throw analysed.reason;
   const destroys = destructiveLines(state);
   for (const line of destroys) context.logger.warn({ destructive: true }, line);
 
