@@ -13,7 +13,9 @@ export type Client = pg.Client;
  */
 export async function connect(target: DbTarget, applicationName: string, limits: SessionLimits = {}): Promise<pg.Client> {
   let lastError: unknown;
-  for (const tls of tlsAttempts(target)) {
+  const prefer = sslMode(target) === 'prefer';
+  const attempts = prefer && serversWithoutTls.has(serverKey(target)) ? [false as const] : tlsAttempts(target);
+  for (const tls of attempts) {
     const client = new pg.Client(clientConfig(target, applicationName, tls, limits));
     // A server that goes away later must not crash the process through an unhandled 'error' event.
     client.on('error', () => undefined);
@@ -23,6 +25,7 @@ export async function connect(target: DbTarget, applicationName: string, limits:
     } catch (error) {
       await client.end().catch(() => undefined);
       lastError = error;
+      if (prefer && tls !== false && errorMessage(error) === NO_TLS_ON_SERVER) serversWithoutTls.add(serverKey(target));
       if (!worthAnotherAttempt(error)) break;
     }
   }
@@ -30,6 +33,21 @@ export async function connect(target: DbTarget, applicationName: string, limits:
 }
 
 const NO_TLS_ON_SERVER = 'The server does not support SSL connections';
+
+/**
+ * Servers (host:port) that answered this process's TLS request with "no TLS here". libpq's prefer asks
+ * and carries on in the clear on the same connection; node-postgres cannot, so every prefer connection
+ * to such a server would cost a refused connection (a backend start on the server) before the real one.
+ * A run opens a dozen connections within seconds: the server's answer is remembered instead. Only for
+ * prefer, which encrypts when it can and never verifies (anyone in the path can answer "no TLS"
+ * themselves), so remembering the answer changes nothing it promises; allow, require and the verify
+ * modes make their attempts as always.
+ */
+const serversWithoutTls = new Set<string>();
+
+function serverKey(target: DbTarget): string {
+  return `${target.host}:${target.port}`;
+}
 
 /** A wrong password, a missing database or an unreachable (or silent) server fail the same way with or without TLS. */
 function worthAnotherAttempt(error: unknown): boolean {

@@ -16,26 +16,36 @@ export interface Poller {
  * are both this loop with a different query.
  */
 export function pollOnOwnConnection(target: DbTarget, applicationName: string, intervalMs: number, sample: (client: pg.Client) => Promise<void>): Poller {
+  return poll(intervalMs, sample, async (loop) => {
+    const client = await connect(target, applicationName);
+    try {
+      await loop(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+}
+
+/** The same loop on a connection the caller opened and closes; the caller leaves it alone until stop() resolves. */
+export function pollOnClient(client: pg.Client, intervalMs: number, sample: (client: pg.Client) => Promise<void>): Poller {
+  return poll(intervalMs, sample, (loop) => loop(client));
+}
+
+function poll(intervalMs: number, sample: (client: pg.Client) => Promise<void>, onConnection: (loop: (client: pg.Client) => Promise<void>) => Promise<void>): Poller {
   const stopping = new AbortController();
   let signalReady: () => void = () => undefined;
   const firstSample = new Promise<void>((resolve) => {
     signalReady = resolve;
   });
-  const run = async () => {
-    const client = await connect(target, applicationName);
-    try {
-      while (!stopping.signal.aborted) {
-        const at = performance.now();
-        await sample(client);
-        signalReady();
-        const wait = intervalMs - (performance.now() - at);
-        if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    } finally {
-      await client.end().catch(() => undefined);
+  const running = onConnection(async (client) => {
+    while (!stopping.signal.aborted) {
+      const at = performance.now();
+      await sample(client);
+      signalReady();
+      const wait = intervalMs - (performance.now() - at);
+      if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => undefined);
     }
-  };
-  const running = run();
+  });
   // A failure is reported by stop() and ready; until someone asks, it must not be an unhandled rejection.
   running.catch(() => undefined);
   const ready = Promise.race([firstSample, running]).then(() => undefined);

@@ -8,6 +8,18 @@ export function pgProgram(binDir: string | undefined, name: 'pg_dump' | 'pg_rest
   return binDir ? path.join(binDir, name) : name;
 }
 
+/**
+ * The environment of a pg_dump/pg_restore run that reads no database (--version, --list, reading an
+ * archive). Debian's pg_wrapper picks the major version to start from the environment: with PGHOST set,
+ * as every run against a database has it (libpqEnv), the newest installed; without, a local cluster's
+ * (PGCLUSTER, user_clusters, the cluster on the default port), possibly another version. With PGHOST
+ * these runs start the same program as the dump and the restore whose version they vouch for; the tools
+ * themselves connect nowhere here, and without pg_wrapper nothing reads it.
+ */
+export function noDatabaseEnv(): Record<string, string> {
+  return { PGHOST: process.env.PGHOST ?? 'localhost' };
+}
+
 export interface ToolVersion {
   /** As printed: `15.18`. */
   readonly version: string;
@@ -27,7 +39,7 @@ export function parseToolVersion(output: string): ToolVersion | undefined {
 
 /** `program --version`, parsed; a tool that cannot say its version is not one we can trust with a backup. */
 async function readToolVersion(program: string): Promise<ToolVersion> {
-  const run = await runProgram({ program, args: ['--version'], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
+  const run = await runProgram({ program, args: ['--version'], env: noDatabaseEnv(), timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
   const parsed = run.ok ? parseToolVersion(run.stdout) : undefined;
   if (!parsed) throw new ToolError(`${run.command} did not report a PostgreSQL version: ${lastLines(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr);
   return parsed;

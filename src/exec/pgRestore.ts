@@ -1,14 +1,15 @@
 import { libpqEnv, type DbTarget } from '../db/target.js';
+import { noDatabaseEnv } from './pgDump.js';
 import { BULK_TOOL_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 
 /** Reads the whole archive and writes the SQL nowhere: the only check that finds truncated or damaged data (`-l` reads the TOC alone). */
 export function pgRestoreReadAll(program: string, archive: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--file=/dev/null', archive], timeoutMs: BULK_TOOL_TIMEOUT_MS, capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } });
+  return runProgram({ program, args: ['--file=/dev/null', archive], env: noDatabaseEnv(), timeoutMs: BULK_TOOL_TIMEOUT_MS, capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES } });
 }
 
 /** The archive's table of contents, one entry per line; comment lines start with `;`. */
 export function pgRestoreList(program: string, archive: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--list', archive], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
+  return runProgram({ program, args: ['--list', archive], env: noDatabaseEnv(), timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
 }
 
 export interface RestoreSpec {
@@ -64,5 +65,5 @@ export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
  * Reads definitions only, never table data, and connects to no database.
  */
 export function pgRestoreSchemaScript(program: string, archive: string, listFile: string): Promise<ProgramRun> {
-  return runProgram({ program, args: ['--schema-only', `--use-list=${listFile}`, '--file=-', archive], timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
+  return runProgram({ program, args: ['--schema-only', `--use-list=${listFile}`, '--file=-', archive], env: noDatabaseEnv(), timeoutMs: READ_ONLY_TOOL_TIMEOUT_MS });
 }

@@ -1,7 +1,7 @@
 import { preflightBackup } from '../backup/index.js';
-import { withClient } from '../db/client.js';
+import { connect } from '../db/client.js';
 import { describeTarget, parseDatabaseUrl } from '../db/target.js';
-import { blockingChecks, runPreflightChecks } from '../preflight/index.js';
+import { blockingChecks, readToolVersions, runPreflightChecks, type CheckResult } from '../preflight/index.js';
 import { RefusedError } from '../errors.js';
 import { canPrompt, confirm } from '../util/prompt.js';
 import type { StepResult } from './runner.js';
@@ -22,26 +22,47 @@ function describePlan(state: MigrationRunState, plan: Plan): string {
 }
 
 /**
+ * The server's version, the plan and the preflight checks, on one connection to the target: it is opened
+ * first, so that a bad target fails in one clear line before any tool starts. pg_dump's and pg_restore's
+ * --version read no database: they run while the migration tool reads the plan.
+ */
+async function planAndCheck(state: MigrationRunState): Promise<{ stop: StepResult } | { stop?: never; plan: Plan; checks: CheckResult[] }> {
+  const { context, options, target } = state;
+  const { settings } = context;
+  const client = await connect(target, state.names.inspect);
+  const toolVersions = options.skipBackup ? undefined : readToolVersions(settings);
+  try {
+    const version = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+    state.serverVersionNum = Number(version.rows[0]?.v);
+    const plan = await planRun(state);
+    state.plan = plan;
+    state.recorder.detail('plan', { from: plan.from, to: plan.to, migrations: plan.migrations });
+    if (plan.migrations.length === 0) return { stop: { detail: `up to date at ${plan.from ?? 'base'}`, stop: true } };
+    const checks = await runPreflightChecks(context, target, {
+      applicationName: state.names.inspect,
+      willBackup: !options.skipBackup,
+      connected: client,
+      ...(toolVersions ? { toolVersions } : {}),
+      ...(settings.rehearsal.scratchUrl ? { scratchServer: parseDatabaseUrl(settings.rehearsal.scratchUrl) } : {}),
+    });
+    return { plan, checks };
+  } finally {
+    await client.end().catch(() => undefined);
+    // Never rejects; awaited so that no tool run outlives the step that started it.
+    await toolVersions;
+  }
+}
+
+/**
  * Settings, connectivity, tool and server versions, the plan, the environment guard, sessions that
  * would block DDL, and room for the backup. Nothing is changed.
  */
 export async function preflight(state: MigrationRunState): Promise<StepResult> {
   const { context, options, target } = state;
   const { settings } = context;
-  state.serverVersionNum = await withClient(target, state.names.inspect, async (client) => {
-    const result = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    return Number(result.rows[0]?.v);
-  });
-  const plan = await planRun(state);
-  state.plan = plan;
-  state.recorder.detail('plan', { from: plan.from, to: plan.to, migrations: plan.migrations });
-  if (plan.migrations.length === 0) return { detail: `up to date at ${plan.from ?? 'base'}`, stop: true };
-
-  const checks = await runPreflightChecks(context, target, {
-    applicationName: state.names.inspect,
-    willBackup: !options.skipBackup,
-    ...(settings.rehearsal.scratchUrl ? { scratchServer: parseDatabaseUrl(settings.rehearsal.scratchUrl) } : {}),
-  });
+  const planned = await planAndCheck(state);
+  if (planned.stop) return planned.stop;
+  const { checks, plan } = planned;
   state.preflightChecks = checks;
   state.recorder.detail('preflightChecks', checks);
   for (const check of checks) {
@@ -60,12 +81,13 @@ export async function preflight(state: MigrationRunState): Promise<StepResult> {
   }
   if (forcedSkips.length > 0) state.recorder.detail('forced', { skips: forcedSkips, reason: options.reason ?? null });
 
-  if (!options.skipBackup && !options.dryRun) {
-    const room = await preflightBackup(context, target);
-    state.recorder.detail('backupPreflight', room);
-  }
-
-  await analyseMigrations(state);
+  // The backup store's room check and the static analysis (the tool's offline SQL, squawk) only read:
+  // they run at once. A failure is reported as when they ran in turn: the backup check's first.
+  const room = !options.skipBackup && !options.dryRun ? preflightBackup(context, target) : undefined;
+  const [roomChecked, analysed] = await Promise.allSettled([room, analyseMigrations(state)]);
+  if (roomChecked.status === 'rejected') throw roomChecked.reason;
+  if (roomChecked.value) state.recorder.detail('backupPreflight', roomChecked.value);
+  if (analysed.status === 'rejected') throw analysed.reason;
   const destroys = destructiveLines(state);
   for (const line of destroys) context.logger.warn({ destructive: true }, line);
 

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dropDatabase } from '../backup/databases.js';
 import type { Settings } from '../config/settings.js';
-import { quoteIdent, withClient } from '../db/client.js';
-import { pollOnOwnConnection } from '../db/poller.js';
+import type pg from 'pg';
+import { connect, quoteIdent, withClient } from '../db/client.js';
+import { pollOnClient, pollOnOwnConnection } from '../db/poller.js';
 import { serverApplicationName } from '../db/sessions.js';
 import { describeTarget, parseDatabaseUrl, sameServer, withDatabase, type DbTarget } from '../db/target.js';
 import { RefusedError, errorMessage } from '../errors.js';
@@ -52,6 +53,16 @@ export interface TargetProof {
   readonly warnings: readonly string[];
 }
 
+/**
+ * The server the proof database is created on, with the connection that creates the database, watches
+ * for the tool's sessions (alembic) and drops it: the watch keeps it busy. The command adapter's session
+ * counts stay on connections of their own: this one sits idle while the command runs.
+ */
+interface ProofServer {
+  readonly target: DbTarget;
+  readonly client: pg.Client;
+}
+
 /** A backend publishes its session count as it exits, a moment after the client has gone: wait this long for it. */
 const SESSION_COUNT_WAIT_MS = 3000;
 const WATCH_INTERVAL_MS = 5;
@@ -65,15 +76,17 @@ function fixHint(urlEnv: string): string {
  * for the message when the proof fails: a session shorter than the interval, or one without our
  * application_name (asyncpg ignores PGAPPNAME), is not seen, so this never decides anything.
  */
-function watchSessions(servers: readonly DbTarget[], toolName: string, inspectName: string): { stop(): Promise<string[]> } {
+function watchSessions(proofServer: ProofServer, otherServers: readonly DbTarget[], toolName: string, inspectName: string): { stop(): Promise<string[]> } {
   const seen = new Set<string>();
   const tag = serverApplicationName(toolName);
-  const pollers = servers.map((server) =>
-    pollOnOwnConnection(server, inspectName, WATCH_INTERVAL_MS, async (client) => {
-      const result = await client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_stat_activity WHERE application_name = $1 AND datname IS NOT NULL', [tag]);
-      for (const row of result.rows) seen.add(`${row.datname} on ${server.host}:${server.port}`);
-    }),
-  );
+  const sampleOf = (server: DbTarget) => async (client: pg.Client) => {
+    const result = await client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_stat_activity WHERE application_name = $1 AND datname IS NOT NULL', [tag]);
+    for (const row of result.rows) seen.add(`${row.datname} on ${server.host}:${server.port}`);
+  };
+  const pollers = [
+    pollOnClient(proofServer.client, WATCH_INTERVAL_MS, sampleOf(proofServer.target)),
+    ...otherServers.map((server) => pollOnOwnConnection(server, inspectName, WATCH_INTERVAL_MS, sampleOf(server))),
+  ];
   return {
     async stop() {
       await Promise.allSettled(pollers.map((poller) => poller.stop()));
@@ -125,7 +138,7 @@ function outputOf(run: ProgramRun): string {
   return `${run.stdout}\n${run.stderr}`;
 }
 
-async function proveAlembic(request: TargetProofRequest, proofDb: DbTarget, session: ToolSession, watch: readonly DbTarget[]): Promise<TargetProof> {
+async function proveAlembic(request: TargetProofRequest, proofDb: DbTarget, session: ToolSession, proofServer: ProofServer): Promise<TargetProof> {
   const { migrator } = request;
   const [schema, table] = splitTableName(migrator.versionTable ?? 'alembic_version');
   await withClient(proofDb, request.inspectName, async (client) => {
@@ -135,7 +148,9 @@ async function proveAlembic(request: TargetProofRequest, proofDb: DbTarget, sess
       `CREATE VIEW ${qualified} AS SELECT current_database() || '|' || current_setting('application_name') || '|' || (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'lock_timeout') AS version_num`,
     );
   });
-  const watcher = watchSessions(watch, session.applicationName, request.inspectName);
+  // The target is watched too when the proof database is on another server (rehearsal.scratchUrl).
+  const otherServers = sameServer(request.server, request.target) ? [] : [request.target];
+  const watcher = watchSessions(proofServer, otherServers, session.applicationName, request.inspectName);
   let run: ProgramRun;
   let connectedTo: string[];
   try {
@@ -212,18 +227,37 @@ export async function proveToolTarget(request: TargetProofRequest): Promise<Targ
     timeoutMs: request.timeoutMs,
     ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}),
   };
+  let client: pg.Client | undefined;
   try {
-    await withClient(request.server, request.inspectName, (client) => client.query(`CREATE DATABASE ${quoteIdent(proofDb.database)} TEMPLATE template0`));
+    client = await connect(request.server, request.inspectName);
+    await client.query(`CREATE DATABASE ${quoteIdent(proofDb.database)} TEMPLATE template0`);
   } catch (error) {
+    await client?.end().catch(() => undefined);
     throw new RefusedError(
       `cannot prove where the migration tool connects: creating the proof database on ${describeTarget(request.server)} failed (${errorMessage(error)}); the role needs CREATEDB there, as for the rehearsal, or set rehearsal.scratchUrl to a server where it may create databases`,
     );
   }
+  const proofServer: ProofServer = { target: request.server, client };
   try {
-    const watch = sameServer(request.server, request.target) ? [request.server] : [request.server, request.target];
-    return migrator.tool === 'alembic' ? await proveAlembic(request, proofDb, session, watch) : await proveCommand(request, proofDb, session);
+    return migrator.tool === 'alembic' ? await proveAlembic(request, proofDb, session, proofServer) : await proveCommand(request, proofDb, session);
   } finally {
-    await withClient(request.server, request.inspectName, (client) => dropDatabase(client, proofDb.database));
+    try {
+      await dropProofDatabase(proofServer, proofDb.database, request.inspectName);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * The proof database is dropped on the connection that created it; if that connection broke meanwhile,
+ * on a new one, as the drop always was: the proof must not leave its database behind because of it.
+ */
+async function dropProofDatabase(proofServer: ProofServer, database: string, inspectName: string): Promise<void> {
+  try {
+    await dropDatabase(proofServer.client, database);
+  } catch {
+    await withClient(proofServer.target, inspectName, (fresh) => dropDatabase(fresh, database));
   }
 }
 

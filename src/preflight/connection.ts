@@ -54,20 +54,30 @@ async function serverFacts(client: pg.Client): Promise<ServerFacts> {
   };
 }
 
+function placeOf(target: DbTarget): Place {
+  return { where: describeTarget(target), server: `${target.host}:${target.port}`, database: target.database };
+}
+
 /** Connects with the preflight's limits and reads the server's facts; never throws. */
 export async function reach(target: DbTarget, applicationName: string): Promise<Reached> {
-  const place: Place = { where: describeTarget(target), server: `${target.host}:${target.port}`, database: target.database };
   let client: pg.Client;
   try {
     client = await connect(target, applicationName);
   } catch (error) {
-    return { ...place, ok: false, reason: redact(errorMessage(error)) };
+    return { ...placeOf(target), ok: false, reason: redact(errorMessage(error)) };
   }
+  const reached = await reachOn(client, target);
+  if (!reached.ok) await client.end().catch(() => undefined);
+  return reached;
+}
+
+/** As `reach`, on a connection the caller opened to `target` (and closes); never throws. */
+export async function reachOn(client: pg.Client, target: DbTarget): Promise<Reached> {
+  const place = placeOf(target);
   try {
     await client.query(SESSION_LIMITS);
     return { ...place, ok: true, client, facts: await serverFacts(client) };
   } catch (error) {
-    await client.end().catch(() => undefined);
     return { ...place, ok: false, reason: `connected to ${place.where} but could not read the server's version and role: ${redact(errorMessage(error))}` };
   }
 }

@@ -1,12 +1,14 @@
 /** Preflight checks: what would stop or endanger a run, found before anything is changed. */
+import type pg from 'pg';
 import { databaseFacts } from '../backup/catalog.js';
 import type { BackupContext } from '../backup/index.js';
+import type { Settings } from '../config/settings.js';
 import type { DbTarget } from '../db/target.js';
 import { errorMessage } from '../errors.js';
 import { pgProgram } from '../exec/pgDump.js';
 import { redact } from '../util/redact.js';
 import type { CheckResult } from '../validation/checks.js';
-import { reach, release, type Reached } from './connection.js';
+import { reach, reachOn, release, type Reached } from './connection.js';
 import { diskCheck } from './disk.js';
 import { createDatabaseCheck, ownerCheck } from './privileges.js';
 import { judgeReplicas, replicas } from './replication.js';
@@ -14,7 +16,7 @@ import { nonSuperuserRestoreCheck } from './restore.js';
 import { PREFLIGHT_CHECKS, guarded, pass, warn, type PreflightCheckName } from './result.js';
 import { notChecked, serverCheck } from './server.js';
 import { blockingSessions, sessionChecks } from './sessions.js';
-import { findTool, toolCheck, toolNotNeeded } from './tools.js';
+import { findTool, toolCheck, toolNotNeeded, type FoundTool } from './tools.js';
 
 export { PREFLIGHT_CHECKS, type PreflightCheckName } from './result.js';
 export type { CheckResult } from '../validation/checks.js';
@@ -34,6 +36,28 @@ export interface PreflightCheckOptions {
    * non-superuser restore cannot recreate.
    */
   readonly archive?: string;
+  /**
+   * An open connection to `target` to run the checks on (the caller closes it). One that no longer
+   * answers is replaced by a new connection, so the checks find what a fresh one would.
+   */
+  readonly connected?: pg.Client;
+  /** pg_dump's and pg_restore's versions, when the caller started reading them earlier (readToolVersions). */
+  readonly toolVersions?: Promise<ToolVersions>;
+}
+
+export type ToolVersions = readonly [pgDump: FoundTool, pgRestore: FoundTool];
+
+/** Runs `pg_dump --version` and `pg_restore --version` at once; never rejects (a tool that cannot tell is a FoundTool with a reason). */
+export function readToolVersions(settings: Settings): Promise<ToolVersions> {
+  return Promise.all([findTool(settings, 'pg_dump'), findTool(settings, 'pg_restore')]);
+}
+
+async function reachTarget(target: DbTarget, options: PreflightCheckOptions): Promise<Reached> {
+  if (options.connected) {
+    const reached = await reachOn(options.connected, target);
+    if (reached.ok) return reached;
+  }
+  return reach(target, options.applicationName);
 }
 
 type Connected = Extract<Reached, { ok: true }>;
@@ -72,9 +96,9 @@ async function databaseChecks(ctx: BackupContext, target: Connected, scratch: Re
  */
 export async function runPreflightChecks(ctx: BackupContext, target: DbTarget, options: PreflightCheckOptions): Promise<CheckResult[]> {
   const { settings } = ctx;
-  // Started first: the tools' --version runs overlap the catalog queries.
-  const tools = options.willBackup ? Promise.all([findTool(settings, 'pg_dump'), findTool(settings, 'pg_restore')]) : undefined;
-  const reachedTarget = await reach(target, options.applicationName);
+  // Started first (unless the caller did): the tools' --version runs overlap the catalog queries.
+  const tools = options.willBackup ? (options.toolVersions ?? readToolVersions(settings)) : undefined;
+  const reachedTarget = await reachTarget(target, options);
   const scratch = options.scratchServer ? await reach(options.scratchServer, options.applicationName) : reachedTarget;
   try {
     const results: Partial<Record<PreflightCheckName, CheckResult>> = {
@@ -96,7 +120,7 @@ export async function runPreflightChecks(ctx: BackupContext, target: DbTarget, o
     ctx.logger.debug({ event: 'preflight.checks', results: all }, 'preflight checks');
     return all;
   } finally {
-    await release(reachedTarget);
+    if (!reachedTarget.ok || reachedTarget.client !== options.connected) await release(reachedTarget);
     if (scratch !== reachedTarget) await release(scratch);
   }
 }

@@ -1,11 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Settings } from '../../src/config/settings.js';
+import { loadSettings, type Settings } from '../../src/config/settings.js';
 import { parseDatabaseUrl } from '../../src/db/target.js';
 import { RefusedError } from '../../src/errors.js';
 import { proveToolTarget } from '../../src/pipeline/targetProof.js';
 import { createTestDatabase, databaseExists, withAdmin, type TestDatabase } from '../harness/db.js';
+import { makeProject } from '../harness/project.js';
+import { countingRelay, throughRelay } from '../harness/relay.js';
 
 let production: TestDatabase | undefined;
 afterEach(async () => {
@@ -57,6 +59,24 @@ describe('without CREATEDB', () => {
       expect(await databaseExists(`${production.name}_proof_c0ffee02`)).toBe(false);
     } finally {
       await withAdmin((client) => client.query(`DROP ROLE ${role}`));
+    }
+  });
+});
+
+describe('alembic: the connections the proof opens', () => {
+  it('one on the server (create, watch, drop), one to make the proof database\'s view, and the tool\'s own', async () => {
+    production = await createTestDatabase('alproof');
+    const relay = await countingRelay(new URL(production.url));
+    try {
+      const project = makeProject('alembic-project');
+      const { migrator } = loadSettings({ flags: {}, env: {}, cwd: project.dir });
+      const target = parseDatabaseUrl(throughRelay(production.url, relay, 'disable'));
+      const proof = await proveToolTarget({ migrator, server: target, target, runId: 'c0ffee03', applicationName: 'orchestrate/c0ffee03', inspectName: 'orchestrate/c0ffee03/inspect', lockTimeoutMs: 5000, timeoutMs: 30_000 });
+      expect(proof.detail).toContain('alembic connected to the database given in DATABASE_URL');
+      expect(relay.connections()).toBe(3);
+      expect(await databaseExists(`${production.name}_proof_c0ffee03`)).toBe(false);
+    } finally {
+      await relay.close();
     }
   });
 });
