@@ -127,6 +127,11 @@ const validationSchema = z.strictObject({
 const rollbackSchema = z.strictObject({
   /** Restore from the backup when the downgrade fails: auto, confirm (production default), never. */
   restore: z.enum(['auto', 'confirm', 'never']).optional(),
+  /**
+   * With restore "auto" and a backup: restore the copy beside production while the downgrade is tried,
+   * so a failed downgrade is followed at once by the swap (README: Rollback). Off: restore after it.
+   */
+  overlapRestore: z.boolean().default(true),
   /** A database replaced by a restore is kept as `<db>_failed_<run>` this long; then the daemon's retention job drops it. */
   keepFailedDays: z.number().positive().max(3650).default(7),
 });
