@@ -3,6 +3,7 @@ import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { RefusedError, ToolError, UsageError, errorMessage } from '../errors.js';
 import { parseToolVersion, pgProgram, toolVersion } from '../exec/pgDump.js';
 import { pgRestoreList, runPgRestore } from '../exec/pgRestore.js';
+import { priorityProblems, type ProcessPriority } from '../exec/priority.js';
 import { databaseExists, tableEstimates, withMaintenance } from './catalog.js';
 import { assertDatabaseName, createDatabaseSql, dropDatabase, siblingName } from './databases.js';
 import { startProgress } from './progress.js';
@@ -15,6 +16,8 @@ import { checksumProblems } from './verify.js';
 
 export interface RestoreOptions {
   readonly signal?: AbortSignal;
+  /** pg_restore at a lower CPU and I/O priority (the rehearsal's copy, backup.niceness); default unchanged. */
+  readonly priority?: ProcessPriority;
 }
 
 export interface ReplaceOptions extends RestoreOptions {
@@ -102,6 +105,7 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
       throw error;
     });
     const total = await listing;
+    for (const problem of options.priority ? priorityProblems(options.priority) : []) logger.warn({ event: 'restore.priority' }, problem);
     logger.info({ event: 'restore.started', id: manifest.id, into: where, items: total ?? null }, `restoring backup ${manifest.id} into ${where}`);
     try {
       const progress = startProgress({ logger, label: 'restore', unit: 'items', total, intervalMs: settings.backup.progressIntervalSeconds * 1000 });
@@ -113,6 +117,7 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
         jobs: settings.backup.jobs,
         noOwner: settings.restore.noOwner,
         onStderr: actionCounter((count) => progress.update(count)),
+        ...(options.priority ? { priority: options.priority } : {}),
         ...(options.signal ? { cancelSignal: options.signal } : {}),
       });
       if (total !== undefined && run.ok) progress.update(total);

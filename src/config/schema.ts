@@ -94,6 +94,10 @@ const backupSchema = z.strictObject({
   sizeFactor: z.number().positive().default(1.0),
   /** How often a dump or restore logs a progress line when stderr is not a terminal. */
   progressIntervalSeconds: positiveSeconds().default(10),
+  /** nice level of pg_dump and the rehearsal's pg_restore (0: unchanged); server backends are not affected. */
+  niceness: z.number().int().min(0).max(19).default(0),
+  /** ionice class of pg_dump and the rehearsal's pg_restore: normal (unchanged), best-effort (level 7), idle. */
+  ioPriority: z.enum(['normal', 'best-effort', 'idle']).default('normal'),
 });
 
 const restoreSchema = z.strictObject({
