@@ -174,7 +174,8 @@ async function downgradeOrRestore(state: MigrationRunState, before: Snapshot, re
         state.lock = undefined;
       },
     });
-    record.attempts.push(`restored from backup ${state.backup.id}${copy.record.overlapped ? ' (restored alongside the downgrade)' : ''}; the failed database is kept as ${record.keptFailedDatabase}`);
+    const alongside = copy.record.overlapped && copy.record.readyAfterMs !== undefined ? ` (restored alongside the downgrade, ready ${seconds(copy.record.readyAfterMs)} after it started)` : '';
+    record.attempts.push(`restored from backup ${state.backup.id}${alongside}; the failed database is kept as ${record.keptFailedDatabase}`);
   } catch (error) {
     record.attempts.push(`restore from backup failed: ${errorMessage(error)}`);
     return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed and the restore from backup failed: ${errorMessage(error)}`);
