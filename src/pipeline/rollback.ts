@@ -169,6 +169,9 @@ async function downgradeOrRestore(state: MigrationRunState, before: Snapshot, re
         const differences = restoreDifferences(state, before.fingerprint, fingerprint);
         if (differences.length > 0) throw new Error(`the restored copy differs from before the run: ${differences.slice(0, 3).join('; ')}`);
         verifiedCopy = fingerprint;
+        // Held through the restore (it no longer lets go before it): still ours, or no swap.
+        const lockLostMeanwhile = await lockProblem(state);
+        if (lockLostMeanwhile) throw new Error(`not swapping in the restored copy: ${lockLostMeanwhile}`);
         // Our lock session is on the database being replaced; the swap ends it.
         await state.lock?.release();
         state.lock = undefined;
