@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withAdmin } from '../harness/db.js';
-import { addRevision, databaseState, expectUnchanged, IN_PRODUCTION, latestReport, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
+import { addRevision, databaseState, expectUnchanged, failingToolDir, IN_PRODUCTION, latestReport, scenario, scenarioWithConfig, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 /**
  * Rollback by restore overlapped with the downgrade (rollback.overlapRestore): the copy is restored
@@ -129,5 +130,20 @@ describe('rollback by restore, overlapped with the downgrade', { timeout: 240_00
     // Killed during its undo, before its cleanups: the rehearsal's copy is left too, and dropped with it.
     expect(backup.stderr).toMatch(new RegExp(`killed during undo migrate; .*dropped [^;]*${copy}`));
     expect(await scratchDatabases(s.db.name)).toEqual([]);
+  });
+
+  it('backup.niceness and ioPriority lower the rehearsal\'s pg_restore, never the rollback\'s', async () => {
+    const s = (current = await scenario({ rollback: { restore: 'auto' }, backup: { niceness: 12, ioPriority: 'idle' } }));
+    slowDowngrade(s, 0, 'raise RuntimeError("downgrade is broken")');
+    // A pg_restore that writes down its own nice value and I/O class, then runs the real one (never fails).
+    const log = path.join(s.project.dir, 'pg_restore.log');
+    const shim = failingToolDir(s.project, 'pg_restore', `{ echo "$(nice) $(ionice -p $$) $*" >> ${log}; false; }`);
+    const { rollback } = await failingUpgrade(scenarioWithConfig(s, { tools: { pgBinDir: shim } }));
+    expect(rollback).toMatchObject({ path: 'restore', verified: true });
+    const restores = readFileSync(log, 'utf8').split('\n').filter((line) => line.includes('--dbname='));
+    const into = (purpose: string) => restores.filter((line) => line.includes(`_${purpose}_`));
+    expect(into('rehearsal')).toEqual([expect.stringMatching(/^12 idle /)]);
+    expect(into('restore')).toEqual([expect.stringMatching(new RegExp(`^${os.getPriority()} none: prio \\d `))]);
+    await dropKeptFailed(s, rollback);
   });
 });
