@@ -417,6 +417,9 @@ async function pgbenchMode(adminUrl, workDir, app, rows) {
   const levers = [
     { label: 'default', config: {} },
     { label: 'backup.jobs 1', config: { backup: { jobs: 1 } } },
+    // pg_dump and the rehearsal's pg_restore at the lowest CPU and I/O priority (off by default).
+    { label: 'backup.niceness 19, ioPriority idle', config: { backup: { niceness: 19, ioPriority: 'idle' } } },
+    { label: 'backup.jobs 1, niceness 19, ioPriority idle', config: { backup: { jobs: 1, niceness: 19, ioPriority: 'idle' } } },
   ];
   // The scratch copy on another server: a second throwaway cluster (only when we made the first).
   let scratchCluster;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describeTarget, type DbTarget } from '../db/target.js';
 import { ExitCode, RefusedError, ToolError, UsageError } from '../errors.js';
 import { runPgDump } from '../exec/pgDump.js';
+import { configuredPriority, priorityProblems } from '../exec/priority.js';
 import { type ProgramRun } from '../exec/process.js';
 import { fsyncPath } from '../util/atomicFile.js';
 import { sourceOf } from './catalog.js';
@@ -55,6 +56,9 @@ export async function createBackup(ctx: BackupContext, target: DbTarget, options
   const dumpOutput = config.format === 'custom' ? partialFile : partialDir;
   logger.info({ event: 'backup.started', id, database: describeTarget(target), format: config.format, reason: options.reason, estimatedBytes: preflight.estimatedBytes }, `backing up ${describeTarget(target)}`);
 
+  const priority = configuredPriority(config);
+  for (const problem of priority ? priorityProblems(priority) : []) logger.warn({ event: 'backup.priority' }, problem);
+
   try {
     // pg_dump keeps the mode of a file that exists: the archive is private from its first byte.
     if (config.format === 'custom') closeSync(openSync(partialFile, 'wx', 0o600));
@@ -78,6 +82,7 @@ export async function createBackup(ctx: BackupContext, target: DbTarget, options
         compressionLevel: config.compressionLevel,
         jobs: config.jobs,
         lockWaitTimeoutMs: config.lockWaitTimeoutMs,
+        ...(priority ? { priority } : {}),
         ...(options.signal ? { cancelSignal: options.signal } : {}),
       });
     } finally {

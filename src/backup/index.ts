@@ -3,7 +3,18 @@ export type { BackupContext, BackupManifest, BackupReason, BackupSource, BackupV
 export { createBackup, type CreateBackupOptions } from './create.js';
 export { listBackups, readManifest, type BackupListing } from './store.js';
 export { verifyBackup, type VerifyResult } from './verify.js';
-export { assertBackupRestorable, expectManifestTables, restoreIntoNewDatabase, replaceDatabase, type ReplaceOptions, type RestoreOptions } from './restore.js';
+export {
+  assertBackupRestorable,
+  completeReplacement,
+  discardReplacement,
+  expectManifestTables,
+  prepareReplacement,
+  restoreIntoNewDatabase,
+  replaceDatabase,
+  type PreparedReplacement,
+  type ReplaceOptions,
+  type RestoreOptions,
+} from './restore.js';
 export { preflightBackup, type PreflightResult } from './preflight.js';
 export { pruneBackups, type PruneOptions, type PruneResult } from './prune.js';
 export { rowsPerTable, type TableRows } from './catalog.js';

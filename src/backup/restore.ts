@@ -3,6 +3,7 @@ import { describeTarget, withDatabase, type DbTarget } from '../db/target.js';
 import { RefusedError, ToolError, UsageError, errorMessage } from '../errors.js';
 import { parseToolVersion, pgProgram, toolVersion } from '../exec/pgDump.js';
 import { pgRestoreList, runPgRestore } from '../exec/pgRestore.js';
+import { priorityProblems, type ProcessPriority } from '../exec/priority.js';
 import { databaseExists, tableEstimates, withMaintenance } from './catalog.js';
 import { assertDatabaseName, createDatabaseSql, dropDatabase, siblingName } from './databases.js';
 import { startProgress } from './progress.js';
@@ -15,6 +16,8 @@ import { checksumProblems } from './verify.js';
 
 export interface RestoreOptions {
   readonly signal?: AbortSignal;
+  /** pg_restore at a lower CPU and I/O priority (the rehearsal's copy, backup.niceness); default unchanged. */
+  readonly priority?: ProcessPriority;
 }
 
 export interface ReplaceOptions extends RestoreOptions {
@@ -22,6 +25,8 @@ export interface ReplaceOptions extends RestoreOptions {
   readonly beforeSwap?: (restored: DbTarget) => Promise<void>;
   /** Keep the replaced database under this name instead of dropping it. */
   readonly keepReplacedAs?: string;
+  /** The restored copy's name beside the target (must not exist); default `<db>_restoring_<hex>`. */
+  readonly restoredName?: string;
 }
 
 /** Refuses a damaged archive, or one a too-old pg_restore cannot read, before any database is created. */
@@ -100,6 +105,7 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
       throw error;
     });
     const total = await listing;
+    for (const problem of options.priority ? priorityProblems(options.priority) : []) logger.warn({ event: 'restore.priority' }, problem);
     logger.info({ event: 'restore.started', id: manifest.id, into: where, items: total ?? null }, `restoring backup ${manifest.id} into ${where}`);
     try {
       const progress = startProgress({ logger, label: 'restore', unit: 'items', total, intervalMs: settings.backup.progressIntervalSeconds * 1000 });
@@ -111,6 +117,7 @@ async function restoreChecked(ctx: BackupContext, manifest: BackupManifest, prog
         jobs: settings.backup.jobs,
         noOwner: settings.restore.noOwner,
         onStderr: actionCounter((count) => progress.update(count)),
+        ...(options.priority ? { priority: options.priority } : {}),
         ...(options.signal ? { cancelSignal: options.signal } : {}),
       });
       if (total !== undefined && run.ok) progress.update(total);
@@ -152,16 +159,20 @@ export async function restoreIntoNewDatabase(ctx: BackupContext, id: string, int
   return { durationMs };
 }
 
+/** A copy restored next to the database it may replace, not yet swapped in. */
+export interface PreparedReplacement {
+  readonly manifest: BackupManifest;
+  readonly restored: DbTarget;
+  readonly startedAt: number;
+}
+
 /**
- * Replaces an existing database with the backup: checksum first, restore into a temporary database on
- * the same server, await `beforeSwap(restored)`, then end the target's sessions and swap by
- * ALTER DATABASE ... RENAME, both renames in one transaction. The replaced database is kept as
- * `keepReplacedAs`, else dropped. Every session on the target is terminated, the caller's own included.
- * `signal` stops pg_restore, or the swap if it comes before it; the copy is dropped, the target untouched.
+ * The first half of `replaceDatabase`, which changes nothing on the target: the checksum, then the
+ * restore into a new database beside it (`restoredName`, else `<db>_restoring_<hex>`). The caller
+ * then completes the replacement or discards the copy.
  */
-export async function replaceDatabase(ctx: BackupContext, id: string, target: DbTarget, options: ReplaceOptions = {}): Promise<{ durationMs: number }> {
-  const started = performance.now();
-  const { logger } = ctx;
+export async function prepareReplacement(ctx: BackupContext, id: string, target: DbTarget, options: ReplaceOptions = {}): Promise<PreparedReplacement> {
+  const startedAt = performance.now();
   const { manifest, program } = await checkedManifest(ctx, id);
   const keep = options.keepReplacedAs;
   if (keep !== undefined) {
@@ -172,22 +183,48 @@ export async function replaceDatabase(ctx: BackupContext, id: string, target: Db
     if (!(await databaseExists(client, target.database))) throw new RefusedError(`database "${target.database}" does not exist: there is nothing to replace`);
     if (keep !== undefined && (await databaseExists(client, keep))) throw new RefusedError(`database "${keep}" already exists: choose another name to keep the replaced database`);
   });
-
-  const restored = withDatabase(target, siblingName(target.database, 'restoring'));
+  // Stopped during the checksum: no database is created only to be dropped.
+  options.signal?.throwIfAborted();
+  const restored = withDatabase(target, options.restoredName ?? siblingName(target.database, 'restoring'));
   await restoreChecked(ctx, manifest, program, restored, options);
-  const dropRestored = () => withMaintenance(target, ctx.applicationName, (client) => dropDatabase(client, restored.database));
+  return { manifest, restored, startedAt };
+}
+
+/** Drops a copy (prepared, or half-prepared when its preparation failed) that will not be swapped in. */
+export async function discardReplacement(ctx: BackupContext, restored: DbTarget): Promise<void> {
+  await withMaintenance(restored, ctx.applicationName, (client) => dropDatabase(client, restored.database));
+}
+
+/**
+ * The second half of `replaceDatabase`: awaits `beforeSwap(restored)`, then swaps the prepared copy in.
+ * A failed check or a stop request before the swap drops the copy and leaves the target untouched.
+ */
+export async function completeReplacement(ctx: BackupContext, prepared: PreparedReplacement, target: DbTarget, options: ReplaceOptions = {}): Promise<{ durationMs: number }> {
+  const { logger } = ctx;
+  const { manifest, restored } = prepared;
   try {
     await options.beforeSwap?.(restored);
     // The last moment a stop request can leave the target untouched: the swap itself is one transaction.
     options.signal?.throwIfAborted();
   } catch (error) {
-    await dropRestored().catch(() => logger.error({ database: restored.database }, `could not drop ${restored.database}: drop it by hand`));
+    await discardReplacement(ctx, restored).catch(() => logger.error({ database: restored.database }, `could not drop ${restored.database}: drop it by hand`));
     throw error;
   }
 
-  await swapDatabases(ctx, target, restored.database, keep);
+  await swapDatabases(ctx, target, restored.database, options.keepReplacedAs);
   recordRestored(ctx, manifest);
-  const durationMs = Math.round(performance.now() - started);
-  logger.info({ event: 'restore.replaced', id: manifest.id, database: describeTarget(target), keptAs: keep ?? null, durationMs }, `database ${describeTarget(target)} replaced by backup ${manifest.id}`);
+  const durationMs = Math.round(performance.now() - prepared.startedAt);
+  logger.info({ event: 'restore.replaced', id: manifest.id, database: describeTarget(target), keptAs: options.keepReplacedAs ?? null, durationMs }, `database ${describeTarget(target)} replaced by backup ${manifest.id}`);
   return { durationMs };
+}
+
+/**
+ * Replaces an existing database with the backup: checksum first, restore into a temporary database on
+ * the same server, await `beforeSwap(restored)`, then end the target's sessions and swap by
+ * ALTER DATABASE ... RENAME, both renames in one transaction. The replaced database is kept as
+ * `keepReplacedAs`, else dropped. Every session on the target is terminated, the caller's own included.
+ * `signal` stops pg_restore, or the swap if it comes before it; the copy is dropped, the target untouched.
+ */
+export async function replaceDatabase(ctx: BackupContext, id: string, target: DbTarget, options: ReplaceOptions = {}): Promise<{ durationMs: number }> {
+  return completeReplacement(ctx, await prepareReplacement(ctx, id, target, options), target, options);
 }

@@ -91,6 +91,10 @@ const backupSchema = z.strictObject({
   sizeFactor: z.number().positive().default(1.0),
   /** How often a dump or restore logs a progress line when stderr is not a terminal. */
   progressIntervalSeconds: positiveSeconds().default(10),
+  /** nice level of pg_dump and the rehearsal's pg_restore (0: unchanged); server backends are not affected. */
+  niceness: z.number().int().min(0).max(19).default(0),
+  /** ionice class of pg_dump and the rehearsal's pg_restore: normal (unchanged), best-effort (level 7), idle. */
+  ioPriority: z.enum(['normal', 'best-effort', 'idle']).default('normal'),
 });
 
 const restoreSchema = z.strictObject({
@@ -124,6 +128,11 @@ const validationSchema = z.strictObject({
 const rollbackSchema = z.strictObject({
   /** Restore from the backup when the downgrade fails: auto, confirm (production default), never. */
   restore: z.enum(['auto', 'confirm', 'never']).optional(),
+  /**
+   * With restore "auto" and a backup: restore the copy beside production while the downgrade is tried,
+   * so a failed downgrade is followed at once by the swap (README: Rollback). Off: restore after it.
+   */
+  overlapRestore: z.boolean().default(true),
   /** A database replaced by a restore is kept as `<db>_failed_<run>` this long; then the daemon's retention job drops it. */
   keepFailedDays: z.number().positive().max(3650).default(7),
 });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { libpqEnv, type DbTarget } from '../db/target.js';
 import { ToolError } from '../errors.js';
+import { withPriority, type ProcessPriority } from './priority.js';
 import { BULK_TOOL_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, lastLines, runProgram, type ProgramRun } from './process.js';
 
 /** A PostgreSQL client program: from `tools.pgBinDir` when configured, else the first on PATH. */
@@ -80,6 +81,8 @@ export interface DumpSpec {
   /** Parallel jobs; only the directory format dumps in parallel. */
   readonly jobs: number;
   readonly lockWaitTimeoutMs: number;
+  /** Lower CPU and I/O priority (backup.niceness, backup.ioPriority); default: unchanged. */
+  readonly priority?: ProcessPriority;
   readonly cancelSignal?: AbortSignal;
   /** Wall-clock limit; default BULK_TOOL_TIMEOUT_MS. */
   readonly timeoutMs?: number;
@@ -87,7 +90,7 @@ export interface DumpSpec {
 }
 
 /** The argv of one dump. The database and credentials travel in the environment, never here. */
-export function pgDumpArgs(spec: Omit<DumpSpec, 'program' | 'target' | 'applicationName'>): string[] {
+export function pgDumpArgs(spec: Omit<DumpSpec, 'program' | 'target' | 'applicationName' | 'priority'>): string[] {
   return [
     `--format=${spec.format}`,
     `--file=${spec.output}`,
@@ -101,8 +104,7 @@ export function pgDumpArgs(spec: Omit<DumpSpec, 'program' | 'target' | 'applicat
 
 export function runPgDump(spec: DumpSpec): Promise<ProgramRun> {
   return runProgram({
-    program: spec.program,
-    args: pgDumpArgs(spec),
+    ...withPriority(spec.program, pgDumpArgs(spec), spec.priority),
     // PGDATABASE names the database: unlike a -d argument it is never expanded as a connection string.
     env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
     timeoutMs: spec.timeoutMs ?? BULK_TOOL_TIMEOUT_MS,

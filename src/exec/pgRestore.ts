@@ -1,5 +1,6 @@
 import { libpqEnv, type DbTarget } from '../db/target.js';
 import { noDatabaseEnv } from './pgDump.js';
+import { withPriority, type ProcessPriority } from './priority.js';
 import { BULK_TOOL_TIMEOUT_MS, READ_ONLY_TOOL_TIMEOUT_MS, TAIL_OUTPUT_BYTES, runProgram, type ProgramRun } from './process.js';
 
 /** Reads the whole archive and writes the SQL nowhere: the only check that finds truncated or damaged data (`-l` reads the TOC alone). */
@@ -21,6 +22,8 @@ export interface RestoreSpec {
   readonly jobs: number;
   /** --no-owner --no-acl: roles and grants of the source need not exist here. */
   readonly noOwner: boolean;
+  /** Lower CPU and I/O priority (backup.niceness, backup.ioPriority); default: unchanged. */
+  readonly priority?: ProcessPriority;
   readonly cancelSignal?: AbortSignal;
   /** Wall-clock limit; default BULK_TOOL_TIMEOUT_MS. */
   readonly timeoutMs?: number;
@@ -50,8 +53,7 @@ export function pgRestoreArgs(spec: Pick<RestoreSpec, 'target' | 'archive' | 'jo
 
 export function runPgRestore(spec: RestoreSpec): Promise<ProgramRun> {
   return runProgram({
-    program: spec.program,
-    args: pgRestoreArgs(spec),
+    ...withPriority(spec.program, pgRestoreArgs(spec), spec.priority),
     env: libpqEnv(spec.target, { applicationName: spec.applicationName }),
     timeoutMs: spec.timeoutMs ?? BULK_TOOL_TIMEOUT_MS,
     capture: { mode: 'tail', bytes: TAIL_OUTPUT_BYTES },

@@ -1,5 +1,6 @@
 import { restoreIntoNewDatabase, verifyBackup, type BackupManifest } from '../backup/index.js';
 import type { DbTarget } from '../db/target.js';
+import { configuredPriority } from '../exec/priority.js';
 import { RefusedError } from '../errors.js';
 import type { MigrationRunState } from './state.js';
 
@@ -37,7 +38,9 @@ export async function readBackNewBackup(state: MigrationRunState, manifest: Back
  */
 export async function restoreNewBackup(state: MigrationRunState, manifest: BackupManifest, scratch: DbTarget): Promise<{ durationMs: number }> {
   try {
-    const restored = await restoreIntoNewDatabase(state.context, manifest.id, scratch);
+    // The rehearsal's copy yields to production's load like the dump does (backup.niceness); a rollback's restore never does.
+    const priority = configuredPriority(state.context.settings.backup);
+    const restored = await restoreIntoNewDatabase(state.context, manifest.id, scratch, priority ? { priority } : {});
     if (readBackLeftToRehearsal(state)) recordBackup(state, manifest, true, 'restored whole into the scratch copy (pg_restore --exit-on-error)');
     return restored;
   } catch (error) {

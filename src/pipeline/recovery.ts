@@ -13,6 +13,7 @@ import type { Migrator } from '../migrators/types.js';
 import { schemaFingerprint } from '../validation/fingerprint.js';
 import { isOwnerAlive, readJournals, writeJournal, type RunJournal } from './journal.js';
 import { scratchDatabaseName } from './rehearsal.js';
+import { restoreCopyName } from './restoreCopy.js';
 import { acquireRunLock, type RunLock } from './runLock.js';
 import { takeRunLock } from './runLockEvents.js';
 import type { MigrationRunState } from './state.js';
@@ -26,7 +27,8 @@ import type { MigrationRunState } from './state.js';
 
 /**
  * Scratch databases a journaled run creates under its own run id. `failed` (the database a restore
- * replaced) is evidence and is kept; `test` belongs to `orchestrate test`, which keeps no journal.
+ * replaced) is evidence and is kept; `test` belongs to `orchestrate test`, which keeps no journal;
+ * `restore` (a rollback's copy, restoreCopy.ts) lives on the target's server and is dropped there.
  */
 // The rehearsal's copy, and the throwaway database of the tool-target proof (targetProof.ts).
 const SCRATCH_PURPOSES = ['rehearsal', 'proof'] as const;
@@ -142,15 +144,18 @@ async function recoverOne(scope: RecoveryScope, journal: RunJournal): Promise<Cr
     stopped.terminated.push(...result.terminated);
   }
   const droppedDatabases: string[] = [];
-  await withMaintenance(scope.scratchAdmin, scope.inspectName, async (client) => {
-    for (const purpose of SCRATCH_PURPOSES) {
-      const name = scratchDatabaseName(scope.target.database, journal.runId, purpose);
-      const exists = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
-      if (exists.rowCount === 0) continue;
-      await dropDatabase(client, name);
-      droppedDatabases.push(name);
-    }
-  });
+  const dropLeftovers = (server: DbTarget, names: readonly string[]) =>
+    withMaintenance(server, scope.inspectName, async (client) => {
+      for (const name of names) {
+        const exists = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
+        if (exists.rowCount === 0) continue;
+        await dropDatabase(client, name);
+        droppedDatabases.push(name);
+      }
+    });
+  await dropLeftovers(scope.scratchAdmin, SCRATCH_PURPOSES.map((purpose) => scratchDatabaseName(scope.target.database, journal.runId, purpose)));
+  // A rollback's restore copy, never swapped in (the swap renames it in the same transaction as production).
+  await dropLeftovers(scope.target, [restoreCopyName(scope.target.database, journal.runId)]);
   const plan = planSchema.safeParse(journal.details.plan);
   const recovery: CrashRecovery = {
     runId: journal.runId,

@@ -1,4 +1,3 @@
-import { replaceDatabase } from '../backup/index.js';
 import { withClient } from '../db/client.js';
 import { ExitCode, errorMessage } from '../errors.js';
 import { failureSummary, type ProgramRun } from '../exec/process.js';
@@ -8,7 +7,8 @@ import { activityDelta, tableActivity, type TableActivity } from '../validation/
 import { diffFingerprints, schemaFingerprint, type SchemaFingerprint } from '../validation/fingerprint.js';
 import type { UndoResult } from './runner.js';
 import { scratchDatabaseName } from './rehearsal.js';
-import { compareWithSnapshot } from './snapshot.js';
+import { compareWithSnapshot, type Snapshot } from './snapshot.js';
+import { startRestoreCopy, type RestoreCopy } from './restoreCopy.js';
 import type { MigrationRunState, RollbackRecord } from './state.js';
 import { liveClientCheck, reverse, runTool, stopToolBackends } from './toolStep.js';
 
@@ -53,17 +53,29 @@ async function lockProblem(state: MigrationRunState): Promise<string | undefined
   }
 }
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * Whether the restore copy is made while the downgrade is tried: only where a failed downgrade is
+ * followed by the restore without asking anyone (rollback.restore auto, a backup to restore).
+ */
+function overlapsDowngrade(state: MigrationRunState): boolean {
+  const { rollback } = state.context.settings;
+  return rollback.overlapRestore && rollback.restore === 'auto' && state.backup !== undefined;
+}
+
 /**
  * Returns production to the "before" snapshot. First the tool's own reverse migration, verified
  * against the snapshot (revision and schema fingerprint). If that fails or does not verify, a restore
  * from the pre-migration backup, gated by rollback.restore, after measuring the writes it would discard.
- * Verified: exit 6. Anything short of verified: exit 7 with the exact next command.
+ * With rollback.overlapRestore (and restore auto) the backup is restored into a new database beside
+ * production while the downgrade runs: swapped in after the same checks if the downgrade fails,
+ * dropped if it verifies. Verified: exit 6. Anything short of verified: exit 7 with the exact next command.
  */
 export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   const { context, target, before } = state;
   const record: RollbackRecord = { path: 'none', verified: false, attempts: [], differences: [] };
   if (!before) return finish(state, record, ExitCode.NeedsHuman, 'no "before" snapshot was taken: cannot verify a rollback');
-  const { pipeline, rollback } = context.settings;
   const logger = context.logger;
 
   await stopToolBackends(target, state.names.tool, state.names.inspect).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'could not stop tool backends'));
@@ -73,8 +85,27 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     return finish(state, record, ExitCode.NeedsHuman, `not rolling back: ${lockLost}`);
   }
 
+  const keptFailedDatabase = scratchDatabaseName(target.database, context.runId, 'failed');
+  const overlapped = state.backup && overlapsDowngrade(state) ? startRestoreCopy(state, state.backup.id, keptFailedDatabase, true) : undefined;
+  if (overlapped) record.restoreCopy = overlapped.record;
+  try {
+    return await downgradeOrRestore(state, before, record, keptFailedDatabase, overlapped);
+  } finally {
+    if (overlapped) {
+      await overlapped.discard();
+      if (overlapped.record.outcome === 'dropped') record.attempts.push(`restore copy ${overlapped.record.database}, prepared alongside the downgrade, dropped unused`);
+      state.recorder.detail('rollback', record);
+    }
+  }
+}
+
+async function downgradeOrRestore(state: MigrationRunState, before: Snapshot, record: RollbackRecord, keptFailedDatabase: string, overlapped: RestoreCopy | undefined): Promise<UndoResult> {
+  const { context, target } = state;
+  const { pipeline, rollback } = context.settings;
+  const logger = context.logger;
   // The interrupt signal may already be aborted (Ctrl-C is why we are here): the rollback gets its own limits.
   const direction = reverse(state.options.direction);
+  const downgradeStarted = performance.now();
   let reverseRun: ProgramRun | undefined;
   try {
     reverseRun = await runTool(state.migrator, target, direction, before.revision, {
@@ -87,9 +118,10 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   } catch (error) {
     record.attempts.push(`tool ${direction} could not start: ${errorMessage(error)}`);
   }
+  const took = seconds(performance.now() - downgradeStarted);
   record.path = 'downgrade';
   if (reverseRun?.ok) {
-    record.attempts.push(`tool ${direction} to ${before.revision ?? 'base'} succeeded`);
+    record.attempts.push(`tool ${direction} to ${before.revision ?? 'base'} succeeded (${took})`);
     record.differences = await compareWithSnapshot(target, state.migrator, { applicationName: state.names.inspect }, state.names.inspect, before, 'before the run');
     if (record.differences.length === 0) {
       record.verified = true;
@@ -98,7 +130,7 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
     record.attempts.push(`verification failed: ${record.differences.slice(0, 3).join('; ')}`);
   } else if (reverseRun) {
     await stopToolBackends(target, state.names.tool, state.names.inspect).catch(() => undefined);
-    record.attempts.push(`tool ${direction} failed: ${failureSummary(reverseRun.stderr || reverseRun.stdout)}`);
+    record.attempts.push(`tool ${direction} failed (${took}): ${failureSummary(reverseRun.stderr || reverseRun.stdout)}`);
   }
   logger.warn({ attempts: record.attempts }, 'the tool could not roll back to a verified state');
 
@@ -126,22 +158,27 @@ export async function rollBack(state: MigrationRunState): Promise<UndoResult> {
   const lostBeforeRestore = await lockProblem(state);
   if (lostBeforeRestore) return finish(state, record, ExitCode.NeedsHuman, `not restoring from the backup: ${lostBeforeRestore}`);
   record.path = 'restore';
-  record.keptFailedDatabase = scratchDatabaseName(target.database, context.runId, 'failed');
+  record.keptFailedDatabase = keptFailedDatabase;
+  const copy = overlapped ?? startRestoreCopy(state, state.backup.id, keptFailedDatabase, false);
+  record.restoreCopy = copy.record;
   let verifiedCopy: SchemaFingerprint | undefined;
   try {
-    // Our lock session is on the database being replaced; the swap ends it.
-    await state.lock?.release();
-    state.lock = undefined;
-    await replaceDatabase(context, state.backup.id, target, {
-      keepReplacedAs: record.keptFailedDatabase,
+    await copy.swapIn(target, {
       beforeSwap: async (restored) => {
         const fingerprint = await withClient(restored, state.names.inspect, (client) => schemaFingerprint(client));
         const differences = restoreDifferences(state, before.fingerprint, fingerprint);
         if (differences.length > 0) throw new Error(`the restored copy differs from before the run: ${differences.slice(0, 3).join('; ')}`);
         verifiedCopy = fingerprint;
+        // Held through the restore (it no longer lets go before it): still ours, or no swap.
+        const lockLostMeanwhile = await lockProblem(state);
+        if (lockLostMeanwhile) throw new Error(`not swapping in the restored copy: ${lockLostMeanwhile}`);
+        // Our lock session is on the database being replaced; the swap ends it.
+        await state.lock?.release();
+        state.lock = undefined;
       },
     });
-    record.attempts.push(`restored from backup ${state.backup.id}; the failed database is kept as ${record.keptFailedDatabase}`);
+    const alongside = copy.record.overlapped && copy.record.readyAfterMs !== undefined ? ` (restored alongside the downgrade, ready ${seconds(copy.record.readyAfterMs)} after it started)` : '';
+    record.attempts.push(`restored from backup ${state.backup.id}${alongside}; the failed database is kept as ${record.keptFailedDatabase}`);
   } catch (error) {
     record.attempts.push(`restore from backup failed: ${errorMessage(error)}`);
     return finish(state, record, ExitCode.NeedsHuman, `rollback by the tool failed and the restore from backup failed: ${errorMessage(error)}`);

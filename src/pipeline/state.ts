@@ -85,6 +85,18 @@ export interface RollbackRecord {
   /** What a person should run next when the orchestrator could not finish the job. */
   nextCommand?: string;
   keptFailedDatabase?: string;
+  /** The restore copy beside production, when one was made: prepared during the downgrade or after it. */
+  restoreCopy?: RestoreCopyRecord;
+}
+
+export interface RestoreCopyRecord {
+  readonly database: string;
+  /** Restored while the downgrade was tried (rollback.overlapRestore), not after it failed. */
+  readonly overlapped: boolean;
+  /** From the start of the checksum to the copy restored (or its preparation failing). */
+  readyAfterMs?: number;
+  outcome?: 'swapped' | 'dropped' | 'failed';
+  problem?: string;
 }
 
 /** Application names of this run's sessions, distinct so cancelling the tool never cancels our own. */

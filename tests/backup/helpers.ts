@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { BackupContext, BackupManifest } from '../../src/backup/index.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { runCli, type CliResult } from '../harness/cli.js';
-import { withAdmin } from '../harness/db.js';
+import pg from 'pg';
+import { runCli, startCli, type CliResult } from '../harness/cli.js';
+import { withAdmin, type TestDatabase } from '../harness/db.js';
 
 export { schemaDump, tableContents } from '../harness/oracle.js';
 
@@ -71,4 +72,31 @@ export function shimDir(name: string, script: string): string {
 /** Parses the --json document a command printed. */
 export function json<T>(result: CliResult): T {
   return JSON.parse(result.stdout) as T;
+}
+
+/**
+ * Starts `orchestrate backup` in `dir` while a session holds ACCESS EXCLUSIVE on `table`, and returns
+ * once pg_dump queues for that lock (up to backup.lockWaitTimeoutMs, 30 s): a window in which the
+ * running pg_dump can be looked at. `release` rolls the blocking transaction back.
+ */
+export async function backupQueuedBehindLock(db: TestDatabase, dir: string, table: string): Promise<{ run: ReturnType<typeof startCli>; release: () => Promise<void> }> {
+  const blocker = new pg.Client({ connectionString: db.url, application_name: 'blocker' });
+  await blocker.connect();
+  await blocker.query('BEGIN');
+  await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  const release = async () => {
+    await blocker.query('ROLLBACK').catch(() => undefined);
+    await blocker.end().catch(() => undefined);
+  };
+  const run = startCli(['backup'], { cwd: dir, env: { DATABASE_URL: db.url } });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const waiting = await withAdmin(async (client) => (await client.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name LIKE 'orchestrate/%'`, [db.name])).rowCount);
+    if (waiting) return { run, release };
+    if (Date.now() > deadline) {
+      await release();
+      throw new Error('pg_dump never queued for the table lock');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -105,3 +105,11 @@ export function failingToolDir(project: TestProject, tool: 'pg_dump' | 'pg_resto
   }
   return dir;
 }
+
+/** The same scenario with extra config keys (merged into orchestrate.config.json). */
+export function scenarioWithConfig(s: Scenario, extra: Record<string, unknown>): Scenario {
+  const file = path.join(s.project.dir, 'orchestrate.config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, ...extra }, null, 2));
+  return s;
+}

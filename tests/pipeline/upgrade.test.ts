@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { databaseExists } from '../harness/db.js';
 import { alembicRevision } from '../harness/oracle.js';
 import { readAudit } from '../../src/report/audit.js';
-import { addRevision, databaseState, expectUnchanged, failingToolDir, IN_PRODUCTION, latestReport, runBackends, scenario, scratchDatabases, sql, type Scenario } from './helpers.js';
+import { addRevision, databaseState, expectUnchanged, failingToolDir, IN_PRODUCTION, latestReport, runBackends, scenario, scenarioWithConfig, scratchDatabases, sql, type Scenario } from './helpers.js';
 
 let current: Scenario | undefined;
 afterEach(async () => {
@@ -172,12 +172,4 @@ function latestReportPath(s: Scenario): string {
   const dir = path.join(s.project.dir, 'reports');
   const file = readdirSync(dir).filter((name) => name.endsWith('.md')).sort().at(-1);
   return path.join(dir, file ?? '');
-}
-
-/** The same scenario with extra config keys (merged into orchestrate.config.json). */
-function scenarioWithConfig(s: Scenario, extra: Record<string, unknown>): Scenario {
-  const file = path.join(s.project.dir, 'orchestrate.config.json');
-  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  writeFileSync(file, JSON.stringify({ ...config, ...extra }, null, 2));
-  return s;
 }
