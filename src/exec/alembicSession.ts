@@ -44,6 +44,12 @@ try:
 except BaseException as error:
     send({"fatal": ("%s: %s" % (type(error).__name__, error)).strip()})
     sys.exit(1)
+# What every env.py run imports next, where the project has it: each child then starts with it loaded.
+for module in ("logging.config", "alembic.ddl.postgresql", "sqlalchemy.dialects.postgresql", "psycopg2", "psycopg", "asyncpg"):
+    try:
+        __import__(module)
+    except Exception:
+        pass
 
 selector = selectors.DefaultSelector()
 wake_read, wake_write = os.pipe()
@@ -295,9 +301,9 @@ export class AlembicSession {
 
   /** A session for `invocation`, or why there cannot be one (the caller then starts a process per call). */
   static async start(invocation: AlembicInvocation, onEnd: () => void): Promise<AlembicSession | string> {
-    const launch = await launchOf(invocation);
-    if (typeof launch === 'string') return launch;
     try {
+      const launch = await launchOf(invocation);
+      if (typeof launch === 'string') return launch;
       const session = new AlembicSession(launch, invocation, onEnd);
       await session.ready;
       return session;
