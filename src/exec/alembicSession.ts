@@ -189,6 +189,8 @@ while True:
             relay(key.fd, False)
 `;
 
+/** Importing Alembic takes a fraction of a second; an interpreter not ready by then is stuck, and each call gets its own process. */
+const START_TIMEOUT_MS = 30_000;
 /** An idle session ends after this long: a daemon's jobs, hours apart, get a fresh one with current code. */
 const IDLE_CLOSE_MS = 30_000;
 
@@ -295,6 +297,9 @@ export class AlembicSession {
       this.#control.on('close', () => lost('the alembic session ended'));
       child.on('error', (error) => lost(`could not start the alembic session: ${error.message}`));
       child.on('exit', (code, signal) => lost(`the alembic session ended (${signal ?? `exit code ${code}`})`));
+      const startTimer = setTimeout(() => lost(`the alembic session was not ready within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+      startTimer.unref();
+      this.#control.once('data', () => clearTimeout(startTimer));
     });
     void this.ready.then(() => this.#idle(), () => undefined);
   }
