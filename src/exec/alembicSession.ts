@@ -263,6 +263,7 @@ export class AlembicSession {
     private readonly invocation: AlembicInvocation,
     private readonly onEnd: () => void,
   ) {
+    debug('alembic session starting at %d ms of this process', Math.round(performance.now()));
     const [program = 'python', ...interpreterArgs] = launch.interpreter;
     const file = resolveProgram(program, invocation.cwd, process.env.PATH);
     if (!file) throw new Error(`${program} not found`);
@@ -283,7 +284,10 @@ export class AlembicSession {
         while (newline >= 0) {
           const message = JSON.parse(buffered.slice(0, newline)) as ServerMessage;
           buffered = buffered.slice(newline + 1);
-          if ('ready' in message) resolve();
+          if ('ready' in message) {
+            debug('alembic session ready at %d ms of this process', Math.round(performance.now()));
+            resolve();
+          }
           else if ('fatal' in message) reject(new Error(message.fatal));
           else this.#dispatch(message);
           newline = buffered.indexOf('\n');
@@ -409,6 +413,7 @@ export class AlembicSession {
         },
         onExit: (exitCode, signal) => {
           finish();
+          debug('%s: %d-%d ms of this process', command, Math.round(started), Math.round(performance.now()));
           if (overflow) {
             reject(new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${overflow}: stopped rather than read a truncated output`, ''));
             return;
