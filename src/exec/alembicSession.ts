@@ -191,8 +191,11 @@ while True:
 
 /** Importing Alembic takes a fraction of a second; an interpreter not ready by then is stuck, and each call gets its own process. */
 const START_TIMEOUT_MS = 30_000;
-/** An idle session ends after this long: a daemon's jobs, hours apart, get a fresh one with current code. */
-const IDLE_CLOSE_MS = 30_000;
+/**
+ * An idle session ends after this long: longer than a large run's dump or restore between two Alembic
+ * calls, shorter than the hours between a daemon's jobs (each gets a fresh one, with the venv as it is then).
+ */
+const IDLE_CLOSE_MS = 5 * 60_000;
 
 const debug = debuglog('orchestrate-alembic');
 
