@@ -78,6 +78,20 @@ describe('one Alembic interpreter per run', { timeout: 180_000 }, () => {
     expect(await alembicSession(invocation)).toBe(server);
   });
 
+  it('a cancel stops the request it was given, and only that one', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_slow', '003_add_order_status', 'import time; time.sleep(60)', 'pass');
+    const invocation = invocationOf(s);
+    const db = parseDatabaseUrl(s.db.url);
+    const cancel = new AbortController();
+    const slow = alembicUpgrade(invocation, db, 'head', { applicationName: 'orchestrate/cancelled', cancelSignal: cancel.signal });
+    const [answered] = await Promise.all([alembicCurrent(invocation, db, session('orchestrate/alongside')), new Promise((resolve) => setTimeout(resolve, 1_500))]);
+    cancel.abort();
+    expect(await slow).toMatchObject({ ok: false, cancelled: true, timedOut: false, signal: 'SIGTERM' });
+    expect(answered.ok, answered.stderr).toBe(true);
+    expect(answered.stdout).toContain('003_add_order_status');
+  });
+
   it('what a revision prints to stdout, even a JSON answer, is not read as the answer', async () => {
     const s = (current = await scenario());
     const fake = JSON.stringify({ heads: ['fake'], revisions: [] });
