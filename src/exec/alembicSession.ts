@@ -9,7 +9,7 @@ import { redact } from '../util/redact.js';
 import type { AlembicInvocation } from './alembic.js';
 import { ALEMBIC_QUESTIONS, alembicPython, onPath } from './alembicScript.js';
 import { COMPLETE_OUTPUT_LIMIT_BYTES, KILL_GRACE_MS, OutputBuffer, displayCommand, type OutputCapture, type ProgramRun } from './process.js';
-import { resolveProgram, spawnSupervised, type SupervisedChild } from './supervisor.js';
+import { killAtExit, killGroup, resolveProgram, spawnSupervised, type SupervisedChild } from './supervisor.js';
 
 /**
  * One Python interpreter per Alembic project that has imported alembic and sqlalchemy once (a quarter
@@ -21,8 +21,14 @@ import { resolveProgram, spawnSupervised, type SupervisedChild } from './supervi
  * Requests and answers are JSON lines over fd 4, never stdout: each child's stdout, stderr and answer
  * go to pipes of its own, which the server relays framed by request id, so concurrent requests never
  * mix and nothing a migration prints is read as an answer. A timeout or cancel signals just that child
- * (SIGTERM, SIGKILL after the usual grace). The server runs under the supervisor with its children in
- * its process group, so none of them can outlive orchestrate.
+ * (SIGTERM, SIGKILL after the usual grace). The server runs under the supervisor.
+ *
+ * Each child leads a process group of its own, so that what a migration starts (psql, pg_dump, a
+ * worker) ends with its request, as it did with the supervisor's group per process: when the child
+ * ends the server SIGKILLs what is left in its group, a timeout or cancel signals the whole group, and
+ * the server, told to stop (its control channel closed, or the supervisor's SIGTERM when orchestrate
+ * dies), SIGKILLs every live group before it exits. A child also gets the parent-death signal, so a
+ * server SIGKILLed outright takes it along; orchestrate's own exit SIGKILLs the groups it knows of.
  */
 const SERVER = String.raw`
 import atexit, base64, errno, json, os, selectors, signal, sys, traceback
@@ -51,6 +57,31 @@ for module in ("logging.config", "alembic.ddl.postgresql", "sqlalchemy.dialects.
     except Exception:
         pass
 
+# Linux's parent-death signal: a request child is SIGKILLed if this interpreter dies without stopping it
+# (SIGKILLed itself). It fires when the forking thread ends; this interpreter has only its main thread.
+try:
+    import ctypes
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (ImportError, OSError, AttributeError):
+    prctl = None
+PR_SET_PDEATHSIG = 1
+SERVER_PID = os.getpid()
+# Each request child leads a process group of its own, with whatever it starts (psql, pg_dump, a worker).
+# Whatever is left in it when the child ends is SIGKILLed; the whole group is stopped on a timeout or
+# cancel, and every group when the server is told to stop, as the supervisor does for a process per call.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+
+def signal_group(pid, signum):
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+def stop(signum=None, frame=None):
+    for pid in children:
+        signal_group(pid, signal.SIGKILL)
+    os._exit(0 if signum is None else 128 + signum)
+
 selector = selectors.DefaultSelector()
 wake_read, wake_write = os.pipe()
 os.set_blocking(wake_read, False)
@@ -59,6 +90,8 @@ signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 signal.set_wakeup_fd(wake_write)
 # pid -> request id, and each live pipe -> (pid, stream)
 children, pipes = {}, {}
+for signum in STOP_SIGNALS:
+    signal.signal(signum, stop)
 
 def exit_status(error):
     if error.code is None:
@@ -71,8 +104,19 @@ def exit_status(error):
 def child(request, ends):
     code = 1
     try:
+        os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            # The server died before the signal was set: nothing would stop this child later.
+            if os.getppid() != SERVER_PID:
+                os._exit(1)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # What a fresh alembic process has: SIGINT raises KeyboardInterrupt, the others end it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         for fd in [CONTROL, wake_read, wake_write, selector.fileno(), *pipes, *(read for read, _ in ends)]:
             os.close(fd)
         (_, stdout), (_, stderr), (_, answer_write) = ends
@@ -104,14 +148,25 @@ def child(request, ends):
 
 def start(request):
     ends = [os.pipe() for _ in range(3)]
-    pid = os.fork()
-    if pid == 0:
-        child(request, ends)
+    # A stop signal between the fork and the bookkeeping would miss the new child's group.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            child(request, ends)
+        # Here too, so that the group exists before any signal is sent to it, whichever process runs first.
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child has already ended (it is a zombie until reaped)
+        children[pid] = request["id"]
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for (read, write), stream in zip(ends, ("stdout", "stderr", "answer")):
         os.close(write)
         pipes[read] = (pid, stream)
         selector.register(read, selectors.EVENT_READ)
-    children[pid] = request["id"]
+    send({"id": request["id"], "group": pid})
 
 def relay(fd, drain):
     pid, stream = pipes[fd]
@@ -132,11 +187,15 @@ def relay(fd, drain):
 def reap():
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
-        if pid == 0:
+        if ended is None:
             return
+        pid = ended.si_pid
+        # Not yet reaped, so its pid (the group's id) cannot have been reused: what it left running dies now.
+        signal_group(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
         # Everything the child wrote is in its pipes now; whatever it left running is not waited for.
         for fd in [fd for fd, (owner, _) in pipes.items() if owner == pid]:
             os.set_blocking(fd, False)
@@ -154,9 +213,7 @@ def reap():
 def control(buffer):
     data = os.read(CONTROL, 65536)
     if not data:
-        for pid in children:
-            os.kill(pid, signal.SIGKILL)
-        os._exit(0)
+        stop()
     buffer += data
     while b"\n" in buffer:
         line, buffer = buffer.split(b"\n", 1)
@@ -164,7 +221,7 @@ def control(buffer):
         if "signal" in request:
             for pid, request_id in children.items():
                 if request_id == request["id"]:
-                    os.kill(pid, request["signal"])
+                    signal_group(pid, request["signal"])
         else:
             start(request)
     return buffer
@@ -220,11 +277,13 @@ export interface SessionRun extends ProgramRun {
 type ServerMessage =
   | { readonly ready: number }
   | { readonly fatal: string }
+  | { readonly id: number; readonly group: number }
   | { readonly id: number; readonly stream: 'stdout' | 'stderr' | 'answer'; readonly data: string }
   | { readonly id: number; readonly code: number }
   | { readonly id: number; readonly signal: number };
 
 interface Pending {
+  readonly onGroup: (group: number) => void;
   readonly onStream: (stream: 'stdout' | 'stderr' | 'answer', data: Buffer) => void;
   readonly onExit: (exitCode: number | undefined, signal: string | undefined) => void;
   readonly onLost: (why: string) => void;
@@ -327,12 +386,13 @@ export class AlembicSession {
   #dispatch(message: Exclude<ServerMessage, { ready: number } | { fatal: string }>): void {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
-    if ('stream' in message) pending.onStream(message.stream, Buffer.from(message.data, 'base64'));
+    if ('group' in message) pending.onGroup(message.group);
+    else if ('stream' in message) pending.onStream(message.stream, Buffer.from(message.data, 'base64'));
     else if ('code' in message) pending.onExit(message.code, undefined);
     else pending.onExit(undefined, signalName(message.signal));
   }
 
-  /** Ends the server and every child it has (they are in its process group). */
+  /** Ends the server, which SIGKILLs every request's process group first. */
   close(): void {
     this.#end('the alembic session was closed');
   }
@@ -376,6 +436,8 @@ export class AlembicSession {
     let cancelled = false;
     let overflow: 'stdout' | 'stderr' | undefined;
     let forceKill: NodeJS.Timeout | undefined;
+    let group: number | undefined;
+    let forgetGroup: (() => void) | undefined;
     const started = performance.now();
     const signalChild = (signal: NodeJS.Signals) => {
       if (this.#ended === undefined) this.#control.write(`${JSON.stringify({ id, signal: osConstants.signals[signal] })}\n`);
@@ -397,10 +459,15 @@ export class AlembicSession {
         clearTimeout(timer);
         clearTimeout(forceKill);
         request.cancelSignal?.removeEventListener('abort', onAbort);
+        forgetGroup?.();
         this.#pending.delete(id);
         this.#idle();
       };
       this.#pending.set(id, {
+        onGroup: (leader) => {
+          group = leader;
+          forgetGroup = killAtExit(leader);
+        },
         onStream: (stream, data) => {
           if (stream === 'answer') {
             answer += decoders.answer.write(data);
@@ -444,6 +511,8 @@ export class AlembicSession {
           });
         },
         onLost: (why) => {
+          // The server may be gone (killed outright) and with it whoever would have stopped this group.
+          if (group !== undefined) killGroup(group, 'SIGKILL');
           finish();
           reject(new ToolError(`${command} failed: ${why}`, '', ExitCode.Refused));
         },

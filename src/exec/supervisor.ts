@@ -49,8 +49,18 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Makes `group`, which a supervised program started, be SIGKILLed if orchestrate exits while it lives
+ * (the Alembic session's request groups are not in the session's own group). Returns the undo.
+ */
+export function killAtExit(group: number): () => void {
+  installExitHook();
+  liveGroups.add(group);
+  return () => liveGroups.delete(group);
+}
+
 /** Sends `signal` to every process of the group; a group already gone is not an error. */
-function killGroup(group: number, signal: NodeJS.Signals): void {
+export function killGroup(group: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-group, signal);
   } catch {

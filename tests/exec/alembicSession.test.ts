@@ -6,6 +6,7 @@ import { alembicCurrent, alembicUpgrade, type AlembicInvocation } from '../../sr
 import { alembicGraph } from '../../src/exec/alembicScript.js';
 import { alembicSession, closeAlembicSessions } from '../../src/exec/alembicSession.js';
 import { withAdmin } from '../harness/db.js';
+import { processesWithEnvironment } from '../harness/procwatch.js';
 import { addRevision, scenario, type Scenario } from '../pipeline/helpers.js';
 
 /**
@@ -40,10 +41,47 @@ function invocationOf(s: Scenario, executable: readonly string[] = ['alembic']):
   return { executable, cwd: s.project.migrationsDir, urlEnv: 'DATABASE_URL' };
 }
 
-const session = (applicationName: string, extra: { timeoutMs?: number } = {}) => ({ applicationName, ...extra });
+const session = (applicationName: string, extra: { timeoutMs?: number; connectionCheckIntervalMs?: number } = {}) => ({ applicationName, ...extra });
+
+async function revisionOf(s: Scenario): Promise<string | undefined> {
+  return ((await s.db.query('SELECT version_num FROM alembic_version')) as { version_num: string }[])[0]?.version_num;
+}
 
 async function backendsNamed(applicationName: string): Promise<number> {
   return withAdmin(async (client) => (await client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1`, [applicationName])).rowCount ?? 0);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Python that writes the request child's pid where `childPid` reads it. */
+const writePid = (s: Scenario) => `open(${JSON.stringify(path.join(s.project.dir, 'child.pid'))}, "w").write(str(__import__("os").getpid()))`;
+const childPid = (s: Scenario) => Number(readFileSync(path.join(s.project.dir, 'child.pid'), 'utf8'));
+
+/** /proc/PID/stat's state and parent pid; undefined once the process is gone (or a zombie, which holds nothing). */
+function processState(pid: number): { parent: number } | undefined {
+  try {
+    const [state, parent] = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return state === 'Z' ? undefined : { parent: Number(parent) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Processes a request started: they got the child's environment, which names the scenario's database
+ * (the forked child itself shows its server's environment in /proc), after up to `withinMs`.
+ */
+async function processesLeft(s: Scenario, withinMs: number): Promise<string[]> {
+  const deadline = Date.now() + withinMs;
+  while (processesWithEnvironment(s.db.name).length > 0 && Date.now() < deadline) await sleep(50);
+  return processesWithEnvironment(s.db.name);
+}
+
+/** An upgrade body that starts psql on the migration's own URL and environment, sleeping in the database, and waits for it. */
+const psqlSleep = (s: Scenario) => `${writePid(s)}; import os, subprocess; subprocess.run(["psql", os.environ["DATABASE_URL"], "-c", "SELECT pg_sleep(300)"])`;
+
+async function sleepingBackend(applicationName: string): Promise<boolean> {
+  return withAdmin(async (client) => ((await client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%pg_sleep%' AND state = 'active'`, [applicationName])).rowCount ?? 0) > 0);
 }
 
 describe('one Alembic interpreter per run', { timeout: 180_000 }, () => {
@@ -133,5 +171,60 @@ describe('one Alembic interpreter per run', { timeout: 180_000 }, () => {
     const run = await alembicCurrent(invocation, parseDatabaseUrl(s.db.url), session('orchestrate/wrapper'));
     expect(run.ok, run.stderr).toBe(true);
     expect(run.stdout).toContain('003_add_order_status');
+  });
+});
+
+describe('what a request starts ends with it, as with a process group per call', { timeout: 180_000 }, () => {
+  it('a subprocess a migration leaves running is killed when the request ends', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_leaves_sleep', '003_add_order_status', 'import subprocess; subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)', 'pass');
+    const invocation = invocationOf(s);
+    expect(await alembicSession(invocation)).toBeDefined();
+    const run = await alembicUpgrade(invocation, parseDatabaseUrl(s.db.url), 'head', session('orchestrate/leaves-sleep'));
+    expect(run.ok, run.stderr).toBe(true);
+    // SIGKILL was sent before the answer; the kernel needs a moment to finish the process.
+    expect(await processesLeft(s, 500)).toEqual([]);
+  });
+
+  it('a timeout stops the whole group: the child, its psql, and psql\'s backend', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_psql_sleeps', '003_add_order_status', psqlSleep(s), 'pass');
+    const invocation = invocationOf(s);
+    expect(await alembicSession(invocation)).toBeDefined();
+    const applicationName = 'orchestrate/psql-timeout';
+    let sawSleep = false;
+    const run = alembicUpgrade(invocation, parseDatabaseUrl(s.db.url), 'head', session(applicationName, { timeoutMs: 6_000, connectionCheckIntervalMs: 500 }));
+    const ended = run.then(() => true);
+    while (!sawSleep && !(await Promise.race([ended, sleep(100).then(() => false)]))) sawSleep = await sleepingBackend(applicationName);
+    expect(sawSleep).toBe(true);
+    expect(await run).toMatchObject({ ok: false, timedOut: true });
+    expect(processState(childPid(s))).toBeUndefined();
+    expect(await processesLeft(s, 1_000)).toEqual([]);
+    // The server ends a backend whose client died within client_connection_check_interval.
+    const deadline = Date.now() + 2_000;
+    while ((await backendsNamed(applicationName)) > 0 && Date.now() < deadline) await sleep(100);
+    expect(await backendsNamed(applicationName)).toBe(0);
+    expect(await revisionOf(s)).toBe('003_add_order_status');
+  });
+
+  it('an interpreter killed outright takes its request child along (parent-death signal)', async () => {
+    const s = (current = await scenario());
+    addRevision(s.project, '004_slow', '003_add_order_status', `${writePid(s)}; import time; time.sleep(300)`, 'pass');
+    const invocation = invocationOf(s);
+    expect(await alembicSession(invocation)).toBeDefined();
+    const run = alembicUpgrade(invocation, parseDatabaseUrl(s.db.url), 'head', session('orchestrate/server-killed')).then(
+      () => 'answered',
+      (error: unknown) => String(error),
+    );
+    const pidFile = path.join(s.project.dir, 'child.pid');
+    while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8')) await sleep(50);
+    const child = childPid(s);
+    const server = processState(child)?.parent;
+    if (!server) throw new Error(`request child ${child} has no parent`);
+    process.kill(server, 'SIGKILL');
+    expect(await run).toMatch(/the alembic session ended/);
+    const deadline = Date.now() + 1_000;
+    while (processState(child) && Date.now() < deadline) await sleep(50);
+    expect(processState(child)).toBeUndefined();
   });
 });
