@@ -1,10 +1,12 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../src/db/target.js';
 import { alembicCurrent, alembicUpgrade, type AlembicInvocation } from '../../src/exec/alembic.js';
 import { alembicGraph } from '../../src/exec/alembicScript.js';
 import { alembicSession, closeAlembicSessions } from '../../src/exec/alembicSession.js';
+import { REPO_ROOT } from '../harness/cli.js';
 import { withAdmin } from '../harness/db.js';
 import { processesWithEnvironment } from '../harness/procwatch.js';
 import { addRevision, scenario, type Scenario } from '../pipeline/helpers.js';
@@ -226,5 +228,24 @@ describe('what a request starts ends with it, as with a process group per call',
     const deadline = Date.now() + 1_000;
     while (processState(child) && Date.now() < deadline) await sleep(50);
     expect(processState(child)).toBeUndefined();
+  });
+
+  it('orchestrate exiting during a request (its exit hook SIGKILLs the server) leaves neither the child nor what it started', async () => {
+    const s = (current = await scenario());
+    const started = 'import subprocess, time; subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)';
+    addRevision(s.project, '004_slow', '003_add_order_status', `${started}; ${writePid(s)}; time.sleep(300)`, 'pass');
+    const pidFile = path.join(s.project.dir, 'child.pid');
+    // The built orchestrate, as the CLI runs it: a request in flight when the process exits.
+    const script = `
+      import { existsSync } from 'node:fs';
+      import { alembicUpgrade } from ${JSON.stringify(path.join(REPO_ROOT, 'dist', 'exec', 'alembic.js'))};
+      import { parseDatabaseUrl } from ${JSON.stringify(path.join(REPO_ROOT, 'dist', 'db', 'target.js'))};
+      void alembicUpgrade(${JSON.stringify(invocationOf(s))}, parseDatabaseUrl(${JSON.stringify(s.db.url)}), 'head', { applicationName: 'orchestrate/exits' });
+      setInterval(() => { if (existsSync(${JSON.stringify(pidFile)})) process.exit(3); }, 20);
+    `;
+    const exited = await execa(process.execPath, ['--input-type=module', '-e', script], { reject: false, timeout: 60_000 });
+    expect(exited.exitCode, exited.stderr).toBe(3);
+    expect(await processesLeft(s, 1_000)).toEqual([]);
+    expect(processState(childPid(s))).toBeUndefined();
   });
 });
