@@ -74,8 +74,8 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
 def signal_group(pid, signum):
     try:
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
+    except (ProcessLookupError, PermissionError):
+        pass  # the group has ended (its id, no longer ours, may even be another user's by now)
 
 def stop(signum=None, frame=None):
     for pid in children:
