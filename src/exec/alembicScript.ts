@@ -6,7 +6,8 @@ import type { DbTarget } from '../db/target.js';
 import { ExitCode, ToolError, UsageError } from '../errors.js';
 import type { ToolSession } from '../migrators/types.js';
 import type { AlembicInvocation } from './alembic.js';
-import { failureSummary, runProgram } from './process.js';
+import { alembicSession } from './alembicSession.js';
+import { failureSummary, runProgram, type ProgramRun } from './process.js';
 import { toolEnvironment } from './toolEnv.js';
 
 /**
@@ -18,10 +19,10 @@ import { toolEnvironment } from './toolEnv.js';
  * Offline SQL goes to a buffer of its own (Config.output_buffer) while the migration's print() goes
  * to another: nothing a migration prints is ever read as SQL. A revision that cannot render offline
  * (it reads the database while running) is reported by name with its exception; the others render.
- * The answer is one JSON line after a random marker, so a migration writing to the real stdout
- * cannot be mistaken for it.
+ * `answer(command, args)` is shared with the Alembic session (alembicSession.ts), which asks it in a
+ * forked child and reads the answer from a pipe of its own.
  */
-const SCRIPT = String.raw`
+export const ALEMBIC_QUESTIONS = String.raw`
 import contextlib, io, json, os, sys
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -63,12 +64,21 @@ def answer(command, args):
         return {"revisions": [render(config, script, direction == "upgrade", i) for i in ids.split(",") if i]}
     raise ValueError("unknown command " + command)
 
+def answer_json(command, args):
+    try:
+        result = answer(command, args)
+    except Exception as error:
+        result = {"failure": ("%s: %s" % (type(error).__name__, error)).strip()}
+    return json.dumps(result)
+`;
+
+/**
+ * The one-shot form, when there is no session: the answer is one JSON line after a random marker, so a
+ * migration writing to the real stdout cannot be mistaken for it.
+ */
+const SCRIPT = `${ALEMBIC_QUESTIONS}
 marker, command, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-try:
-    result = answer(command, args)
-except Exception as error:
-    result = {"failure": ("%s: %s" % (type(error).__name__, error)).strip()}
-sys.__stdout__.write("\n" + marker + json.dumps(result) + "\n")
+sys.__stdout__.write("\\n" + marker + answer_json(command, args) + "\\n")
 `;
 
 /** Renders offline, without connecting: a tool that takes this long is broken, not slow. */
@@ -96,7 +106,7 @@ async function executable(file: string): Promise<boolean> {
   );
 }
 
-async function onPath(program: string, cwd: string): Promise<string | undefined> {
+export async function onPath(program: string, cwd: string): Promise<string | undefined> {
   if (program.includes('/')) return path.resolve(cwd, program);
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, program);
@@ -150,22 +160,26 @@ function configFile(invocation: AlembicInvocation): string | undefined {
 }
 
 async function ask(invocation: AlembicInvocation, args: readonly string[], db?: DbTarget, session?: ToolSession): Promise<unknown> {
-  const [program = 'python', ...leading] = await alembicPython(invocation);
-  const marker = `@@orchestrate-${randomBytes(8).toString('hex')}@@`;
   const config = configFile(invocation);
-  const run = await runProgram({
-    program,
-    args: [...leading, '-c', SCRIPT, marker, ...args],
-    cwd: invocation.cwd,
-    env: { ...(db && session ? toolEnvironment(db, session, invocation.urlEnv) : {}), ...(config ? { ALEMBIC_CONFIG: config } : {}) },
-    timeoutMs: session?.timeoutMs ?? SCRIPT_TIMEOUT_MS,
-    ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}),
-  });
-  const line = run.stdout.split('\n').find((candidate) => candidate.startsWith(marker));
+  const env = { ...(db && session ? toolEnvironment(db, session, invocation.urlEnv) : {}), ...(config ? { ALEMBIC_CONFIG: config } : {}) };
+  const limits = { timeoutMs: session?.timeoutMs ?? SCRIPT_TIMEOUT_MS, ...(session?.cancelSignal ? { cancelSignal: session.cancelSignal } : {}) };
+  const server = await alembicSession(invocation);
+  let run: ProgramRun;
+  let line: string | undefined;
+  if (server) {
+    const asked = await server.run({ op: 'question', argv: args, env, ...limits });
+    run = asked;
+    line = asked.answer || undefined;
+  } else {
+    const [program = 'python', ...leading] = await alembicPython(invocation);
+    const marker = `@@orchestrate-${randomBytes(8).toString('hex')}@@`;
+    run = await runProgram({ program, args: [...leading, '-c', SCRIPT, marker, ...args], cwd: invocation.cwd, env, ...limits });
+    line = run.stdout.split('\n').find((candidate) => candidate.startsWith(marker))?.slice(marker.length);
+  }
   if (!run.ok || line === undefined) {
     throw new ToolError(`alembic (${args[0] ?? ''}) failed: ${failureSummary(run.stderr || run.stdout) || `exit code ${run.exitCode}`}`, run.stderr, ExitCode.Refused);
   }
-  const answer = JSON.parse(line.slice(marker.length)) as { failure?: string };
+  const answer = JSON.parse(line) as { failure?: string };
   // Alembic itself refused the question: an unknown revision, a walk it cannot make.
   if (answer.failure !== undefined) throw new UsageError(`alembic: ${answer.failure}`);
   return answer;

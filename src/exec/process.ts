@@ -22,7 +22,7 @@ export const READ_ONLY_LOCK_TIMEOUT_MS = 10_000;
 /** Wall-clock limit of dumps, restores and whole-archive reads unless the caller has its own: long, but a bound. */
 export const BULK_TOOL_TIMEOUT_MS = 12 * 60 * 60 * 1000;
 /** After SIGTERM, how long a stopped tool gets before SIGKILL. */
-const KILL_GRACE_MS = 5_000;
+export const KILL_GRACE_MS = 5_000;
 
 export interface ProgramSpec {
   readonly program: string;
@@ -79,7 +79,7 @@ function whyNotAProgram(file: string): string | undefined {
 }
 
 /** One output stream as kept in memory: everything up to a limit, or a sliding tail. */
-class OutputBuffer {
+export class OutputBuffer {
   private chunks: string[] = [];
   private kept = 0;
   dropped = 0;

@@ -28,7 +28,8 @@ const WATCHER_GRACE_TENTHS = 5;
 const SUPERVISOR_SCRIPT = [
   `{ trap '' TERM INT HUP; read -r _ <&3;`,
   `if kill -0 $$; then kill -s TERM -- -$$; n=0; while [ $n -lt ${WATCHER_GRACE_TENTHS} ] && kill -0 $$; do sleep 0.1; n=$((n+1)); done; fi;`,
-  `kill -s KILL -- -$$; } </dev/null >/dev/null 2>&1 &`,
+  // The watcher also lets go of a control channel (fd 4), so the program sees its end when orchestrate closes it.
+  `kill -s KILL -- -$$; } </dev/null >/dev/null 2>&1 4<&- &`,
   `exec "$@" 3<&-`,
 ].join(' ');
 
@@ -48,8 +49,18 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Makes `group`, which a supervised program started, be SIGKILLed if orchestrate exits while it lives
+ * (the Alembic session's request groups are not in the session's own group). Returns the undo.
+ */
+export function killAtExit(group: number): () => void {
+  installExitHook();
+  liveGroups.add(group);
+  return () => liveGroups.delete(group);
+}
+
 /** Sends `signal` to every process of the group; a group already gone is not an error. */
-function killGroup(group: number, signal: NodeJS.Signals): void {
+export function killGroup(group: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-group, signal);
   } catch {
@@ -96,14 +107,17 @@ export interface SupervisedChild {
   release(): void;
 }
 
-/** Starts `file` (already resolved) under the watchdog. stdout and stderr are pipes; stdin is /dev/null. */
-export function spawnSupervised(file: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; cwd: string | undefined }): SupervisedChild {
+/**
+ * Starts `file` (already resolved) under the watchdog. stdout and stderr are pipes; stdin is /dev/null.
+ * `controlChannel`: the program also gets fd 4, a socket whose other end is `child.stdio[4]`.
+ */
+export function spawnSupervised(file: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; cwd: string | undefined; controlChannel?: boolean }): SupervisedChild {
   installExitHook();
   const child = spawn('/bin/sh', ['-c', SUPERVISOR_SCRIPT, SUPERVISOR_NAME, file, ...args], {
     env: options.env,
     cwd: options.cwd,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: options.controlChannel ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
   });
   const group = child.pid;
   if (group !== undefined) liveGroups.add(group);

@@ -2,6 +2,7 @@ import type { DbTarget } from '../db/target.js';
 import { ExitCode, RefusedError, ToolError, UsageError } from '../errors.js';
 import { alembicCurrent, alembicDowngrade, alembicUpgrade, type AlembicInvocation } from '../exec/alembic.js';
 import { alembicGraph, alembicOrder, alembicRender, type AlembicGraph } from '../exec/alembicScript.js';
+import { alembicSession } from '../exec/alembicSession.js';
 import { failureSummary, type ProgramRun } from '../exec/process.js';
 import { planMigrations, singleHead, stateAt } from './plan.js';
 import type { Migration, MigrationDirection, MigrationPlan, MigrationState, Migrator, RenderedMigration, ToolSession } from './types.js';
@@ -43,7 +44,10 @@ export class AlembicMigrator implements Migrator {
   /** Alembic's order depends only on the scripts, the start and the target: the plan and the analysis ask alike. */
   readonly #orders = new Map<string, Promise<string[]>>();
 
-  constructor(private readonly invocation: AlembicInvocation) {}
+  constructor(private readonly invocation: AlembicInvocation) {
+    // The interpreter imports Alembic while orchestrate does its own first work; the first question then waits less.
+    void alembicSession(invocation);
+  }
 
   migrations(): Promise<readonly Migration[]> {
     this.#migrations ??= alembicGraph(this.invocation).then(historyOf);

@@ -139,6 +139,14 @@ describe('orchestrate killed with SIGKILL', { timeout: 300_000 }, () => {
     expect(await revision(s)).toBe('004_slow');
   });
 
+  it('during a migration waiting on a psql it started: the Alembic session, its request child and that psql all die with it, and so does the psql backend', async () => {
+    const s = (current = await scenario());
+    // The request child leads a process group of its own, outside the session's supervised one. (Online only: the offline preview runs upgrade() too.)
+    addRevision(s.project, '004_psql', '003_add_order_status', 'import os, subprocess; from alembic import context; context.is_offline_mode() or subprocess.run(["psql", os.environ["DATABASE_URL"], "-c", "SELECT pg_sleep(300)"])', 'pass');
+    await killMidStep(s, 'upgrade', '--yes');
+    expect(await revision(s)).toBe('003_add_order_status');
+  });
+
   it('during the rollback: the downgrade dies with it, and the next run says production is half-done (exit 7) instead of "nothing to do"', async () => {
     const s = (current = await scenario());
     // 004 applies (one transaction per migration), 005 fails in production only: the rollback downgrades 004, slowly.
