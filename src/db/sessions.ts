@@ -127,7 +127,7 @@ export async function backendsByApplicationName(client: pg.Client, applicationNa
 export interface StopOptions {
   /** Backends to leave alone besides the caller's own (e.g. the run's lock connection, which shares its tag). */
   readonly sparePids?: readonly number[];
-  /** How often to look again while waiting. Default 100 ms. */
+  /** The longest pause between two looks while waiting. Default 100 ms. */
   readonly pollMs?: number;
 }
 
@@ -158,8 +158,8 @@ export async function stopBackends(client: pg.Client, applicationName: string, g
   }
   const deadline = performance.now() + graceMs;
   let remaining = await tagged();
-  while (remaining.some((session) => session.state !== 'idle') && performance.now() < deadline) {
-    await sleep(pollMs);
+  for (let look = 0; remaining.some((session) => session.state !== 'idle') && performance.now() < deadline; look += 1) {
+    await sleep(pause(look, pollMs));
     remaining = await tagged();
   }
   const terminated: number[] = [];
@@ -174,12 +174,21 @@ export async function stopBackends(client: pg.Client, applicationName: string, g
   return { cancelled, terminated };
 }
 
+/**
+ * The pause before the next look: 5 ms, doubling up to `pollMs`. A cancelled or terminated backend
+ * usually goes within milliseconds, and a rollback waits on this before it can go on; one that takes
+ * longer is looked at no more often than `pollMs`.
+ */
+function pause(look: number, pollMs: number): number {
+  return Math.min(pollMs, 5 * 2 ** look);
+}
+
 /** Polls until none of `pids` is listed any more (a terminated backend takes a moment to exit); returns the tagged backends then. */
 async function waitUntilGone(list: () => Promise<SessionInfo[]>, pids: ReadonlySet<number>, pollMs: number): Promise<SessionInfo[]> {
   const deadline = performance.now() + 5_000;
   let current = await list();
-  while (current.some((session) => pids.has(session.pid)) && performance.now() < deadline) {
-    await sleep(pollMs);
+  for (let look = 0; current.some((session) => pids.has(session.pid)) && performance.now() < deadline; look += 1) {
+    await sleep(pause(look, pollMs));
     current = await list();
   }
   return current.filter((session) => !pids.has(session.pid));
