@@ -320,6 +320,9 @@ async function rollbackByRestore(adminUrl, workDir, app) {
     readBackSeconds: seconds(readBack.ms),
     archiveBytes: manifest.bytes,
     format: manifest.format,
+    // Where the undo's time went, as the run report tells it.
+    attempts: rollback.attempts,
+    restoreCopy: rollback.restoreCopy,
   };
 }
 
@@ -328,6 +331,8 @@ async function rollbackByRestore(adminUrl, workDir, app) {
 async function leverRuns(adminUrl, workDir, app, databaseUrl) {
   const levers = [
     { label: `backup.format directory (pg_dump -Fd -j${cores})`, config: { backup: { format: 'directory', jobs: cores } } },
+    // No compression: pg_dump spends its CPU on gzip even at level 1; the archive is about twice as large.
+    { label: 'backup.compressionLevel 0', config: { backup: { compressionLevel: 0 } } },
     ...(binDir ? [{ label: `tools.pgBinDir ${binDir} (no pg_wrapper)`, config: { tools: { pgBinDir: binDir } } }] : []),
   ];
   const results = [];
