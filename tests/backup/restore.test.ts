@@ -194,7 +194,7 @@ describe('restore stopped by a signal', () => {
     const schemaBefore = await schemaDump(target.name);
     const rowsBefore = await tableContents(target.name);
     const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
-    await untilRestoringSlowIndex(`${target.name}_restoring_`);
+    await untilRestoringSlowIndex(`${target.name}_restore_`);
     const signalled = Date.now();
     run.kill('SIGINT');
     const result = await run;
@@ -215,12 +215,31 @@ describe('restore stopped by a signal', () => {
     const target = await seeded('bk_locklost', 100);
     const rowsBefore = await tableContents(target.name);
     const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
-    await untilRestoringSlowIndex(`${target.name}_restoring_`);
+    await untilRestoringSlowIndex(`${target.name}_restore_`);
     const terminated = await withAdmin(async (client) => (await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'orchestrate/%/lock'`, [target.name])).rowCount);
     expect(terminated).toBe(1);
     const result = await run;
     expect(result.exitCode, String(result.all)).toBe(4);
     expect(String(result.stderr)).toMatch(/migration lock on database "[^"]+" was lost .*the restore was stopped before the swap/);
+    expect((await databaseNames()).filter((name) => name.startsWith(`${target.name}_`))).toEqual([]);
+    expect(await tableContents(target.name)).toEqual(rowsBefore);
+  });
+
+  it('SIGKILL while pg_restore replaces a database: the next command taking the lock drops the copy, the target untouched', async () => {
+    const dir = makeStore();
+    const { source, id } = await slowToRestore(dir, 60);
+    const target = await seeded('bk_sigkill', 100);
+    const rowsBefore = await tableContents(target.name);
+    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
+    await untilRestoringSlowIndex(`${target.name}_restore_`);
+    run.kill('SIGKILL');
+    await run.catch(() => undefined);
+    const copies = (await databaseNames()).filter((name) => name.startsWith(`${target.name}_restore_`));
+    expect(copies).toHaveLength(1);
+    // `backup` takes the run lock on the target, so it recovers the dead restore first.
+    const next = await cliIn(dir, target.url)('backup');
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stderr).toContain(String(copies[0]));
     expect((await databaseNames()).filter((name) => name.startsWith(`${target.name}_`))).toEqual([]);
     expect(await tableContents(target.name)).toEqual(rowsBefore);
   });

@@ -19,6 +19,7 @@ import { ExitCode, OrchestrateError, RefusedError, UsageError, errorMessage } fr
 import { journalOwner, writeJournal, type RunJournal, type RunStatus } from '../../pipeline/journal.js';
 import { withInterruptHandler } from '../../pipeline/interrupt.js';
 import { recoverUnderLock } from '../../pipeline/recovery.js';
+import { restoreCopyName } from '../../pipeline/restoreCopy.js';
 import { acquireRunLock, RunLockLostError, type RunLock } from '../../pipeline/runLock.js';
 import { appendAudit } from '../../report/audit.js';
 import { canPrompt, confirm } from '../../util/prompt.js';
@@ -111,6 +112,8 @@ async function restoreOver(context: RunContext, manifest: BackupManifest, into: 
     const checkTables = expectManifestTables(context, manifest);
     const { durationMs } = await replaceDatabase(context, manifest.id, into, {
       ...(args.keepReplacedAs !== undefined ? { keepReplacedAs: args.keepReplacedAs } : {}),
+      // Named after this run, as a rollback's copy is, so that crash recovery finds it if we are killed.
+      restoredName: restoreCopyName(into.database, context.runId),
       signal: stop.signal,
       beforeSwap: async (restored) => {
         await checkTables(restored);
