@@ -8,7 +8,7 @@ import { ExitCode, ToolError } from '../errors.js';
 import { redact } from '../util/redact.js';
 import type { AlembicInvocation } from './alembic.js';
 import { ALEMBIC_QUESTIONS, alembicPython, onPath } from './alembicScript.js';
-import { COMPLETE_OUTPUT_LIMIT_BYTES, KILL_GRACE_MS, OutputBuffer, displayCommand, type OutputCapture, type ProgramRun } from './process.js';
+import { COMPLETE_OUTPUT_LIMIT_BYTES, KILL_GRACE_MS, OutputBuffer, armRunLimits, displayCommand, endedRun, overflowError, type OutputCapture, type ProgramRun, type RunLimits } from './process.js';
 import { killAtExit, killGroup, resolveProgram, spawnSupervised, type SupervisedChild } from './supervisor.js';
 
 /**
@@ -432,8 +432,6 @@ export class AlembicSession {
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8'), answer: new StringDecoder('utf8') };
     const listeners = { stdout: request.onStdout, stderr: request.onStderr };
     let answer = '';
-    let timedOut = false;
-    let cancelled = false;
     let overflow: 'stdout' | 'stderr' | undefined;
     let forceKill: NodeJS.Timeout | undefined;
     let group: number | undefined;
@@ -446,19 +444,11 @@ export class AlembicSession {
       signalChild('SIGTERM');
       forceKill ??= setTimeout(() => signalChild('SIGKILL'), KILL_GRACE_MS);
     };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop();
-    }, request.timeoutMs);
-    const onAbort = () => {
-      cancelled = true;
-      stop();
-    };
+    let limits: RunLimits | undefined;
     return new Promise<SessionRun>((resolve, reject) => {
       const finish = () => {
-        clearTimeout(timer);
+        limits?.disarm();
         clearTimeout(forceKill);
-        request.cancelSignal?.removeEventListener('abort', onAbort);
         forgetGroup?.();
         this.#pending.delete(id);
         this.#idle();
@@ -485,30 +475,16 @@ export class AlembicSession {
           finish();
           debug('%s: %d-%d ms of this process', command, Math.round(started), Math.round(performance.now()));
           if (overflow) {
-            reject(new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${overflow}: stopped rather than read a truncated output`, ''));
+            reject(overflowError(command, capture, overflow));
             return;
           }
           for (const stream of ['stdout', 'stderr'] as const) {
             const rest = decoders[stream].end();
             if (rest) buffers[stream].add(rest);
           }
-          const stdout = buffers.stdout;
-          const stderr = buffers.stderr;
-          const stdoutText = stdout.text();
-          const stderrText = stderr.text();
-          resolve({
-            command,
-            exitCode,
-            signal,
-            stdout: stdoutText,
-            stderr: stderrText,
-            answer: answer + decoders.answer.end(),
-            durationMs: Math.round(performance.now() - started),
-            timedOut,
-            cancelled,
-            ok: exitCode === 0 && !timedOut && !cancelled,
-            ...(stdout.dropped + stderr.dropped > 0 ? { droppedBytes: { stdout: stdout.dropped, stderr: stderr.dropped } } : {}),
-          });
+          // limits is armed before the request is sent, so before any answer can come.
+          const ended = endedRun(command, started, exitCode, signal, limits as RunLimits, buffers.stdout, buffers.stderr);
+          resolve({ ...ended, answer: answer + decoders.answer.end() });
         },
         onLost: (why) => {
           // The server may be gone (killed outright) and with it whoever would have stopped this group.
@@ -518,8 +494,7 @@ export class AlembicSession {
         },
       });
       this.#idle();
-      if (request.cancelSignal?.aborted) onAbort();
-      else request.cancelSignal?.addEventListener('abort', onAbort, { once: true });
+      limits = armRunLimits(request.timeoutMs, request.cancelSignal, stop);
       this.#control.write(`${JSON.stringify({ id, op: request.op, argv, argv0: this.launch.argv0, cwd: this.invocation.cwd, env: { ...process.env, ...request.env } })}\n`);
     });
   }

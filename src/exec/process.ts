@@ -114,6 +114,64 @@ export class OutputBuffer {
   }
 }
 
+/** The two ways a run is ended early, each by calling `stop`: its wall-clock limit and the caller's cancel. */
+export interface RunLimits {
+  readonly timedOut: boolean;
+  readonly cancelled: boolean;
+  /** Once the run has ended: neither may fire any more. */
+  disarm(): void;
+}
+
+export function armRunLimits(timeoutMs: number, cancelSignal: AbortSignal | undefined, stop: () => void): RunLimits {
+  let timedOut = false;
+  let cancelled = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop();
+  }, timeoutMs);
+  const onAbort = () => {
+    cancelled = true;
+    stop();
+  };
+  if (cancelSignal?.aborted) onAbort();
+  else cancelSignal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    get timedOut() {
+      return timedOut;
+    },
+    get cancelled() {
+      return cancelled;
+    },
+    disarm: () => {
+      clearTimeout(timer);
+      cancelSignal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** A complete capture that overflowed: the run was stopped, since a truncated output would be parsed wrong. */
+export function overflowError(command: string, capture: OutputCapture, stream: 'stdout' | 'stderr'): ToolError {
+  return new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${stream}: stopped rather than read a truncated output`, '');
+}
+
+/** What a program run that ended (by itself, or stopped by its limits) returns. */
+export function endedRun(command: string, startedAt: number, exitCode: number | undefined, signal: string | undefined, limits: RunLimits, stdout: OutputBuffer, stderr: OutputBuffer): ProgramRun {
+  const stdoutText = stdout.text();
+  const stderrText = stderr.text();
+  return {
+    command,
+    exitCode,
+    signal,
+    stdout: stdoutText,
+    stderr: stderrText,
+    durationMs: Math.round(performance.now() - startedAt),
+    timedOut: limits.timedOut,
+    cancelled: limits.cancelled,
+    ok: exitCode === 0 && !limits.timedOut && !limits.cancelled,
+    ...(stdout.dropped + stderr.dropped > 0 ? { droppedBytes: { stdout: stdout.dropped, stderr: stderr.dropped } } : {}),
+  };
+}
+
 /**
  * Runs an external program under the supervisor (it cannot outlive orchestrate) and returns what
  * happened; it never throws for a non-zero exit. It throws when the program cannot be started, and
@@ -139,8 +197,6 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
   const { child } = supervised;
   const stdout = new OutputBuffer(capture);
   const stderr = new OutputBuffer(capture);
-  let timedOut = false;
-  let cancelled = false;
   let overflow: 'stdout' | 'stderr' | undefined;
   const stop = () => supervised.stop(KILL_GRACE_MS);
   const collect = (stream: NodeJS.ReadableStream | null, buffer: OutputBuffer, name: 'stdout' | 'stderr', listener: ((chunk: string) => void) | undefined) => {
@@ -161,16 +217,7 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
     });
   };
   const streams = Promise.all([collect(child.stdout, stdout, 'stdout', spec.onStdout), collect(child.stderr, stderr, 'stderr', spec.onStderr)]);
-  const timer = setTimeout(() => {
-    timedOut = true;
-    stop();
-  }, spec.timeoutMs);
-  const onAbort = () => {
-    cancelled = true;
-    stop();
-  };
-  if (spec.cancelSignal?.aborted) onAbort();
-  else spec.cancelSignal?.addEventListener('abort', onAbort, { once: true });
+  const limits = armRunLimits(spec.timeoutMs, spec.cancelSignal, stop);
   try {
     const { exitCode, signal } = await new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', reject);
@@ -179,29 +226,13 @@ export async function runProgram(spec: ProgramSpec): Promise<ProgramRun> {
     // Anything the program left running in its group (holding our pipes open) goes now, not at the timeout.
     supervised.release();
     await streams;
-    if (overflow) {
-      throw new ToolError(`${command} wrote more than ${Math.round(capture.mode === 'complete' ? capture.limitBytes / 1024 / 1024 : 0)} MiB to ${overflow}: stopped rather than read a truncated output`, '');
-    }
-    const stdoutText = stdout.text();
-    const stderrText = stderr.text();
-    return {
-      command,
-      exitCode: exitCode ?? undefined,
-      signal: signal ?? undefined,
-      stdout: stdoutText,
-      stderr: stderrText,
-      durationMs: Math.round(performance.now() - started),
-      timedOut,
-      cancelled,
-      ok: exitCode === 0 && !timedOut && !cancelled,
-      ...(stdout.dropped + stderr.dropped > 0 ? { droppedBytes: { stdout: stdout.dropped, stderr: stderr.dropped } } : {}),
-    };
+    if (overflow) throw overflowError(command, capture, overflow);
+    return endedRun(command, started, exitCode ?? undefined, signal ?? undefined, limits, stdout, stderr);
   } catch (error) {
     if (error instanceof ToolError) throw error;
     throw new ToolError(`could not start ${command}: ${redact(error instanceof Error ? error.message : String(error))}`, '', ExitCode.Usage);
   } finally {
-    clearTimeout(timer);
-    spec.cancelSignal?.removeEventListener('abort', onAbort);
+    limits.disarm();
     supervised.release();
   }
 }

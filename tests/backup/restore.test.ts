@@ -186,15 +186,24 @@ async function untilRestoringSlowIndex(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * `orchestrate restore` of a slow backup over a seeded database, under way: returned once pg_restore
+ * is building the slow index in the restore's copy, with the target's schema and rows before the restore.
+ */
+async function restoreUnderWay(prefix: string, rows: number) {
+  const dir = makeStore();
+  const { source, id } = await slowToRestore(dir, 60);
+  const target = await seeded(prefix, rows);
+  const schemaBefore = await schemaDump(target.name);
+  const rowsBefore = await tableContents(target.name);
+  const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
+  await untilRestoringSlowIndex(`${target.name}_restore_`);
+  return { dir, target, schemaBefore, rowsBefore, run };
+}
+
 describe('restore stopped by a signal', () => {
   it('SIGINT while pg_restore replaces a database: pg_restore stops, the copy is dropped, the target is untouched, exit 3', async () => {
-    const dir = makeStore();
-    const { source, id } = await slowToRestore(dir, 60);
-    const target = await seeded('bk_sigint', 200);
-    const schemaBefore = await schemaDump(target.name);
-    const rowsBefore = await tableContents(target.name);
-    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
-    await untilRestoringSlowIndex(`${target.name}_restore_`);
+    const { dir, target, schemaBefore, rowsBefore, run } = await restoreUnderWay('bk_sigint', 200);
     const signalled = Date.now();
     run.kill('SIGINT');
     const result = await run;
@@ -210,12 +219,7 @@ describe('restore stopped by a signal', () => {
   });
 
   it('the lock session is terminated while pg_restore works: the restore stops before the swap, exit 4, the target untouched', async () => {
-    const dir = makeStore();
-    const { source, id } = await slowToRestore(dir, 60);
-    const target = await seeded('bk_locklost', 100);
-    const rowsBefore = await tableContents(target.name);
-    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
-    await untilRestoringSlowIndex(`${target.name}_restore_`);
+    const { target, rowsBefore, run } = await restoreUnderWay('bk_locklost', 100);
     const terminated = await withAdmin(async (client) => (await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'orchestrate/%/lock'`, [target.name])).rowCount);
     expect(terminated).toBe(1);
     const result = await run;
@@ -226,12 +230,7 @@ describe('restore stopped by a signal', () => {
   });
 
   it('SIGKILL while pg_restore replaces a database: the next command taking the lock drops the copy, the target untouched', async () => {
-    const dir = makeStore();
-    const { source, id } = await slowToRestore(dir, 60);
-    const target = await seeded('bk_sigkill', 100);
-    const rowsBefore = await tableContents(target.name);
-    const run = startCli(['restore', id, '--into', target.name, '--yes'], { cwd: dir, env: { DATABASE_URL: source.url } });
-    await untilRestoringSlowIndex(`${target.name}_restore_`);
+    const { dir, target, rowsBefore, run } = await restoreUnderWay('bk_sigkill', 100);
     run.kill('SIGKILL');
     await run.catch(() => undefined);
     const copies = (await databaseNames()).filter((name) => name.startsWith(`${target.name}_restore_`));
